@@ -1,0 +1,30 @@
+# Every install step lives here: a machine with only python3 and make can run
+# `make demo` and `make test` from a fresh checkout.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test bench clean
+
+install: $(STAMP)
+
+# Reinstall only when the package metadata changes; the install is editable,
+# so source edits need no reinstall.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/bptt-lab run seed-explode --plot
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python bench/run_benchmarks.py
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis
