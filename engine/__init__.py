@@ -1,0 +1,10 @@
+"""bptt-lab's numpy engine: BPTT stepped one timestep at a time.
+
+Imports numpy and the standard library only (a test enforces it).
+"""
+
+from .bptt import Run, RunComplete
+from .config import Config, ConfigError
+from .records import ClipEvent, StepRecord
+
+__all__ = ["ClipEvent", "Config", "ConfigError", "Run", "RunComplete", "StepRecord"]

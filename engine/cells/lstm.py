@@ -1,0 +1,87 @@
+"""LSTM in PyTorch's gate order i, f, g, o (SPEC sections 4 and 7).
+
+    gates = x W_ih^T + b_ih + h W_hh^T + b_hh        (N, 4H)
+    c' = f * c + i * g;   h' = o * tanh(c')
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..activations import sigmoid
+
+
+class LSTMCell:
+    """Forward caches: h, c (T+1, N, H); act (T, N, 4H) = [i, f, g, o]; tc (T, N, H) = tanh(c_t)."""
+
+    gates = 4
+    has_cell_state = True
+
+    def __init__(self, params: dict[str, np.ndarray], *_unused):
+        self.W_ih = params["weight_ih_l0"]
+        self.W_hh = params["weight_hh_l0"]
+        self.b = params["bias_ih_l0"] + params["bias_hh_l0"]
+
+    def forward(self, x: np.ndarray) -> None:
+        T, N, _ = x.shape
+        H = self.W_hh.shape[1]
+        drive = x @ self.W_ih.T + self.b
+        self.h = np.zeros((T + 1, N, H))
+        self.c = np.zeros((T + 1, N, H))
+        self.act = np.empty((T, N, 4 * H))
+        self.tc = np.empty((T, N, H))
+        W_hh_T = self.W_hh.T
+        for t in range(T):
+            pre = drive[t] + self.h[t] @ W_hh_T
+            a = self.act[t]
+            a[:, : 2 * H] = sigmoid(pre[:, : 2 * H])  # i, f
+            a[:, 2 * H : 3 * H] = np.tanh(pre[:, 2 * H : 3 * H])  # g
+            a[:, 3 * H :] = sigmoid(pre[:, 3 * H :])  # o
+            i, f, g, o = np.split(a, 4, axis=1)
+            self.c[t + 1] = f * self.c[t] + i * g
+            self.tc[t] = np.tanh(self.c[t + 1])
+            self.h[t + 1] = o * self.tc[t]
+
+    def propagate(self, t: int, dh: np.ndarray, dc: np.ndarray | None):
+        """Backward through transition t.
+
+        dh, dc: (..., N, H) = dL/dh_t, dL/dc_t (from later steps). Returns
+        dL/dh_{t-1}, dL/dc_{t-1} and dL/dgates_t (input and recurrent side).
+        The cell path dc_{t-1} = dc_t_total * f_t has no weight matrix in it:
+        the constant error carousel.
+        """
+        i, f, g, o = np.split(self.act[t - 1], 4, axis=1)
+        tc = self.tc[t - 1]
+        dct = dh * o * (1.0 - tc * tc)
+        if dc is not None:
+            dct = dct + dc
+        dgates = np.concatenate(
+            (dct * g * i * (1.0 - i), dct * self.c[t - 1] * f * (1.0 - f), dct * i * (1.0 - g * g), dh * tc * o * (1.0 - o)),
+            axis=-1,
+        )
+        return dgates @ self.W_hh, dct * f, dgates, dgates
+
+    def jacobian_factors(self, t: int):
+        """dh_t/dh_{t-1} holding c_{t-1}: sum over gates of diag(a_gate) W_gate."""
+        i, f, g, o = np.split(self.act[t - 1], 4, axis=1)
+        tc = self.tc[t - 1]
+        via_c = o * (1.0 - tc * tc)
+        A = np.concatenate((via_c * g * i * (1.0 - i), via_c * self.c[t - 1] * f * (1.0 - f), via_c * i * (1.0 - g * g), tc * o * (1.0 - o)), axis=1)
+        return None, A
+
+    def saturation(self, t: int) -> float:
+        """Fraction of gate and tanh(c) derivatives below 5% of their maximum."""
+        i, f, g, o = np.split(self.act[t - 1], 4, axis=1)
+        tc = self.tc[t - 1]
+        low = 0.05 * 0.25
+        count = sum(int(np.count_nonzero(s * (1.0 - s) < low)) for s in (i, f, o))
+        count += int(np.count_nonzero(1.0 - g * g < 0.05)) + int(np.count_nonzero(1.0 - tc * tc < 0.05))
+        return count / (5 * tc.size)
+
+    def gate_mean(self, t: int) -> float:
+        """Mean forget gate f_t: the factor on the cell path dc_t/dc_{t-1}."""
+        H = self.tc.shape[-1]
+        return float(np.mean(self.act[t - 1][:, H : 2 * H]))
+
+    def cell_state(self, t: int) -> np.ndarray:
+        return self.c[t]

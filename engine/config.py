@@ -1,0 +1,287 @@
+"""The one validated description of a run.
+
+Every entry point (CLI flags, a TOML preset, the TUI form) builds a `Config`
+the same way: start from a preset, apply the settings the user gave
+explicitly with `Config.with_overrides`, and let `__post_init__` validate.
+Errors are `ConfigError`s that name the field, the value and what is allowed;
+the front ends translate the field name into their own (a flag, a form row).
+Everything downstream trusts a `Config`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+MODES = ("bptt", "chain")
+CELLS = ("rnn", "lstm", "gru")
+ACTIVATIONS = ("tanh", "sigmoid", "relu", "leaky_relu", "linear")
+LOSSES = ("mse", "xent")
+LOSS_PLACEMENTS = ("last", "all")
+INITS = ("gaussian", "xavier", "orthogonal", "identity", "torch")
+CLIP_MODES = ("none", "norm", "value", "step", "agc")
+
+# Threshold used when a clip mode is chosen without one: the source's 5.0 for
+# the norm rules, 1.0 for element values, lambda = 0.01 for AGC (Brock et al.).
+CLIP_DEFAULTS = {"none": 0.0, "norm": 5.0, "value": 1.0, "step": 5.0, "agc": 0.01}
+
+# A run larger than this is refused up front, with the estimate.
+MEMORY_LIMIT_BYTES = 4 * 2**30
+
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used. `field` names the Config field."""
+
+    def __init__(self, field_name: str | None, message: str):
+        super().__init__(message)
+        self.field = field_name
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Field:
+    """Validation data for one Config field (the single source of ranges)."""
+
+    kind: type
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] | None = None
+    help: str = ""
+
+    def describe(self) -> str:
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
+        kind = "an integer" if self.kind is int else "a number"
+        if self.low is not None and self.high is not None:
+            return f"{kind} from {_fmt(self.low)} to {_fmt(self.high)}"
+        if self.low is not None:
+            return f"{kind} >= {_fmt(self.low)}"
+        return kind
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+SPEC: dict[str, Field] = {
+    "mode": Field(str, choices=MODES, help="bptt: a loss on a readout; chain: dL/dh_T = ones, the SPEC section 2 matrix chain"),
+    "cell": Field(str, choices=CELLS, help="recurrent cell (PyTorch layout)"),
+    "activation": Field(str, choices=ACTIVATIONS, help="nonlinearity of an rnn cell"),
+    "leaky_slope": Field(float, 0.0, 1.0, help="negative slope of leaky_relu"),
+    "hidden": Field(int, 1, 4096, help="hidden size H"),
+    "batch": Field(int, 1, 4096, help="batch size N"),
+    "steps": Field(int, 1, 1_000_000, help="sequence length T"),
+    "input_size": Field(int, 1, 4096, help="input size D (a text sets it to its vocabulary)"),
+    "output_size": Field(int, 1, 4096, help="readout size K (a text sets it to its vocabulary)"),
+    "input_scale": Field(float, 0.0, 1e6, help="standard deviation of the random inputs"),
+    "text": Field(str, help="word-level token sequence: next-word prediction instead of random inputs"),
+    "loss": Field(str, choices=LOSSES, help="mse or softmax cross-entropy"),
+    "loss_on": Field(str, choices=LOSS_PLACEMENTS, help="loss on the last step or on all steps"),
+    "init": Field(str, choices=INITS, help="initialisation of weight_hh_l0"),
+    "scale": Field(float, 0.0, 1e6, help="multiplier of the weight_hh_l0 initialisation"),
+    "spectral_radius": Field(float, 0.0, 1e6, help="rescale weight_hh_l0 to this spectral radius (0: off)"),
+    "forget_bias": Field(float, -1e3, 1e3, help="LSTM forget-gate bias"),
+    "clip": Field(str, choices=CLIP_MODES, help="gradient clipping rule"),
+    "clip_threshold": Field(float, 0.0, 1e12, help="max norm (norm, step), c (value) or lambda (agc)"),
+    "truncate": Field(int, 0, 1_000_000, help="truncated BPTT: steps each output's gradient travels (0: off)"),
+    "vanish_threshold": Field(float, 0.0, 1.0, help="status 'vanishing' below this fraction of the starting norm"),
+    "explode_threshold": Field(float, 1.0, 1e300, help="status 'exploding' above this multiple of the starting norm"),
+    "seed": Field(int, 0, 2**32 - 1, help="seed of every random draw"),
+    "weights": Field(str, help=".npz of PyTorch state_dict names to load"),
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting of a run, validated on construction.
+
+    `clip_threshold=None` means the chosen clip mode's default
+    (`CLIP_DEFAULTS`); after construction it always holds a number.
+    """
+
+    mode: str = "bptt"
+    cell: str = "rnn"
+    activation: str = "tanh"
+    leaky_slope: float = 0.01
+    hidden: int = 16
+    batch: int = 4
+    steps: int = 50
+    input_size: int = 4
+    output_size: int = 4
+    input_scale: float = 1.0
+    text: str = ""
+    loss: str = "mse"
+    loss_on: str = "last"
+    init: str = "xavier"
+    scale: float = 1.0
+    spectral_radius: float = 0.0
+    forget_bias: float = 0.0
+    clip: str = "none"
+    clip_threshold: float | None = None
+    truncate: int = 0
+    vanish_threshold: float = 1e-6
+    explode_threshold: float = 1e6
+    seed: int = 0
+    weights: str = ""
+
+    # Derived, not settable: the vocabulary of `text` (sorted, unique words).
+    vocabulary: tuple[str, ...] = field(default=(), init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if f.init:
+                _check(f.name, getattr(self, f.name))
+        if self.clip_threshold is None:
+            object.__setattr__(self, "clip_threshold", CLIP_DEFAULTS[self.clip])
+        if self.clip != "none" and not self.clip_threshold > 0:
+            raise ConfigError("clip_threshold", f"clip_threshold must be > 0 with clip '{self.clip}', got {self.clip_threshold:g}")
+        for name, reason in self.inapplicable():
+            raise ConfigError(name, reason)
+        if self.text:
+            self._apply_text()
+        need = self.memory_estimate()
+        if need > MEMORY_LIMIT_BYTES:
+            raise ConfigError(
+                "steps",
+                f"this run needs about {need / 2**30:.1f} GiB "
+                f"(T={self.steps} x N={self.batch} x H={self.hidden} forward caches); "
+                f"the limit is {MEMORY_LIMIT_BYTES / 2**30:.0f} GiB: reduce steps, batch or hidden",
+            )
+
+    def _apply_text(self) -> None:
+        words = self.text.split()
+        if len(words) < 2:
+            raise ConfigError("text", "text needs at least two words (inputs are words 1..n-1, targets words 2..n)")
+        vocab = tuple(sorted(set(words)))
+        object.__setattr__(self, "vocabulary", vocab)
+        # A text fixes the shapes: one sequence, next-word prediction.
+        for name, value in (("steps", len(words) - 1), ("input_size", len(vocab)), ("output_size", len(vocab)), ("batch", 1), ("loss", "xent")):
+            object.__setattr__(self, name, value)
+
+    def inapplicable(self) -> list[tuple[str, str]]:
+        """Non-default settings that this configuration would silently ignore."""
+        default = Config.__dataclass_fields__
+        out = []
+
+        def given(name: str) -> bool:
+            return getattr(self, name) != default[name].default
+
+        if self.cell != "rnn" and given("activation"):
+            out.append(("activation", f"activation '{self.activation}' applies to cell rnn only ({self.cell} has fixed sigmoid/tanh gates)"))
+        if self.activation != "leaky_relu" and given("leaky_slope"):
+            out.append(("leaky_slope", "leaky_slope applies to activation leaky_relu only"))
+        if self.cell != "lstm" and given("forget_bias"):
+            out.append(("forget_bias", "forget_bias applies to cell lstm only"))
+        if self.mode == "chain":
+            for name in ("text", "loss", "loss_on", "output_size"):
+                if given(name):
+                    out.append((name, f"{name} does not apply to mode chain (it has no readout: dL/dh_T = ones)"))
+        if self.clip == "none" and self.clip_threshold not in (None, 0.0):
+            out.append(("clip_threshold", "clip_threshold needs a clip mode (clip is none)"))
+        if self.text:
+            words = self.text.split()
+            derived = {"steps": len(words) - 1, "input_size": len(set(words)), "output_size": len(set(words)), "batch": 1, "loss": "xent"}
+            for name, value in derived.items():
+                if given(name) and getattr(self, name) != value:
+                    out.append((name, f"{name} is set by text ({len(words)} words: {name} = {value}), got {getattr(self, name)}"))
+        return out
+
+    # -- construction helpers -------------------------------------------------
+
+    def with_overrides(self, **explicit: Any) -> Config:
+        """A copy with the settings the user gave explicitly.
+
+        Settings inherited from the base that no longer apply (a preset's
+        forget_bias after switching to gru, a preset's relu after switching
+        to lstm) fall back to their defaults; a setting given explicitly that
+        does not apply is an error, never silently dropped.
+        """
+        unknown = sorted(set(explicit) - set(SPEC))
+        if unknown:
+            raise ConfigError(unknown[0], f"unknown setting '{unknown[0]}'")
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
+        values.update(explicit)
+        if "clip" in explicit and "clip_threshold" not in explicit:
+            values["clip_threshold"] = None
+        default = Config.__dataclass_fields__
+        for _ in range(2):
+            probe = _unvalidated(values)
+            for name, _reason in probe.inapplicable():
+                if name not in explicit:
+                    values[name] = default[name].default
+        return Config(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every resolved setting, JSON-ready."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
+        out["vocabulary"] = list(self.vocabulary)
+        out["gamma"] = self.gamma
+        return out
+
+    # -- derived quantities -----------------------------------------------------
+
+    @property
+    def gates(self) -> int:
+        return GATES[self.cell]
+
+    @property
+    def gamma(self) -> float | None:
+        """sup |f'| of the rnn activation (SPEC section 1); None for gated cells."""
+        if self.cell != "rnn":
+            return None
+        return 0.25 if self.activation == "sigmoid" else 1.0
+
+    @property
+    def has_readout(self) -> bool:
+        return self.mode == "bptt"
+
+    def memory_estimate(self) -> int:
+        """Bytes held by a run: forward caches, inputs, targets, records."""
+        T, N, H, D = self.steps, self.batch, self.hidden, self.input_size
+        per_step = {"rnn": 2 * H, "lstm": 7 * H, "gru": 6 * H}[self.cell]
+        floats = T * N * (per_step + D + H) + (T + 1) * N * H
+        if self.has_readout:
+            floats += T * N * self.output_size
+        floats += T * 20
+        return 8 * floats
+
+
+def _unvalidated(values: dict[str, Any]) -> Config:
+    obj = object.__new__(Config)
+    for name, value in values.items():
+        object.__setattr__(obj, name, value)
+    object.__setattr__(obj, "vocabulary", ())
+    return obj
+
+
+def _check(name: str, value: Any) -> None:
+    spec = SPEC[name]
+    if name == "clip_threshold" and value is None:
+        return
+    if spec.kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(name, f"{name} must be text, got {value!r}")
+        if spec.choices and value not in spec.choices:
+            raise ConfigError(name, f"{name} must be {spec.describe()}, got {value!r}")
+        return
+    if spec.kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                raise ConfigError(name, f"{name} must be {spec.describe()}, got {value!r} (write it without a decimal point)")
+            raise ConfigError(name, f"{name} must be {spec.describe()}, got {value!r}")
+    else:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(name, f"{name} must be {spec.describe()}, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(name, f"{name} must be a finite number, got {value!r}")
+    if (spec.low is not None and value < spec.low) or (spec.high is not None and value > spec.high):
+        raise ConfigError(name, f"{name} must be {spec.describe()}, got {value:g}" if isinstance(value, float) else f"{name} must be {spec.describe()}, got {value}")
+
+
+def replace(config: Config, **changes: Any) -> Config:
+    """`dataclasses.replace` that keeps validation (for tests and the TUI)."""
+    return dataclasses.replace(config, **changes)
