@@ -84,7 +84,7 @@ SPEC: dict[str, Field] = {
     "init": Field(str, choices=INITS, help="initialisation of weight_hh_l0"),
     "scale": Field(float, 0.0, 1e6, help="multiplier of the weight_hh_l0 initialisation"),
     "spectral_radius": Field(float, 0.0, 1e6, help="rescale weight_hh_l0 to this spectral radius (0: off)"),
-    "forget_bias": Field(float, -1e3, 1e3, help="LSTM forget-gate bias"),
+    "forget_bias": Field(float, -1e3, 1e3, help="bias of the keep gate: LSTM forget gate f, GRU update gate z"),
     "clip": Field(str, choices=CLIP_MODES, help="gradient clipping rule"),
     "clip_threshold": Field(float, 0.0, 1e12, help="max norm (norm, step), c (value) or lambda (agc)"),
     "truncate": Field(int, 0, 1_000_000, help="truncated BPTT: steps each output's gradient travels (0: off)"),
@@ -174,8 +174,12 @@ class Config:
             out.append(("activation", f"activation '{self.activation}' applies to cell rnn only ({self.cell} has fixed sigmoid/tanh gates)"))
         if self.activation != "leaky_relu" and given("leaky_slope"):
             out.append(("leaky_slope", "leaky_slope applies to activation leaky_relu only"))
-        if self.cell != "lstm" and given("forget_bias"):
-            out.append(("forget_bias", "forget_bias applies to cell lstm only"))
+        if self.cell == "rnn" and given("forget_bias"):
+            out.append(("forget_bias", "forget_bias applies to cells lstm (forget gate) and gru (update gate) only"))
+        if self.weights:
+            for name in ("init", "scale", "spectral_radius", "forget_bias"):
+                if given(name):
+                    out.append((name, f"{name} does not apply when weights are loaded from a file"))
         if self.mode == "chain":
             for name in ("text", "loss", "loss_on", "output_size"):
                 if given(name):

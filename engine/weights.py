@@ -60,8 +60,8 @@ def init_params(config: Config) -> dict[str, np.ndarray]:
 
     Input weights N(0, 1/D); readout N(0, 1/H); biases 0 (the `torch` init
     draws all of them from PyTorch's U(-1/sqrt(H), 1/sqrt(H)) instead). The
-    LSTM forget slice of bias_ih_l0 is `forget_bias` and of bias_hh_l0 zero,
-    so their sum is `forget_bias`.
+    keep-gate slice (LSTM forget gate f, GRU update gate z) of bias_ih_l0 is
+    `forget_bias` and of bias_hh_l0 zero, so their sum is `forget_bias`.
     """
     rng = streams(config.seed)["weights"]
     shapes = param_shapes(config)
@@ -83,7 +83,9 @@ def init_params(config: Config) -> dict[str, np.ndarray]:
             params["head.weight"] = rng.standard_normal(shapes["head.weight"]) / np.sqrt(H)
             params["head.bias"] = np.zeros(shapes["head.bias"])
     params["weight_hh_l0"] = W_hh
-    if config.cell == "lstm":
+    if config.cell in ("lstm", "gru"):
+        # The keep gate's slice: LSTM f (rows H..2H of i, f, g, o), GRU z
+        # (rows H..2H of r, z, n; z near 1 keeps h_{t-1}).
         params["bias_ih_l0"][H : 2 * H] = config.forget_bias
         params["bias_hh_l0"][H : 2 * H] = 0.0
     return {name: params[name] for name in shapes}
