@@ -1,0 +1,271 @@
+"""The `bptt-lab` command line.
+
+    bptt-lab run PRESET [overrides] [--format table|csv|json] [--dump] [--plot] [--output FILE]
+    bptt-lab presets [--format table|json] [--preset-file FILE]
+    bptt-lab --version
+
+Every user error is one line on stderr, `bptt-lab: error: ...`, with exit
+code 2. This module imports typer and the engine only; anything heavier
+(plotext, the Textual app) is imported inside the command that needs it.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from importlib import metadata
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from engine import config as cfg
+from engine.config import ConfigError
+from engine.presets import DEFAULT_PRESET, Preset, get, registry
+
+PROG = "bptt-lab"
+
+
+def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
+    return Enum(name, {v: v for v in values}, type=str)
+
+
+Mode = _choices("Mode", cfg.MODES)
+Cell = _choices("Cell", cfg.CELLS)
+Activation = _choices("Activation", cfg.ACTIVATIONS)
+Loss = _choices("Loss", cfg.LOSSES)
+LossOn = _choices("LossOn", cfg.LOSS_PLACEMENTS)
+Init = _choices("Init", cfg.INITS)
+Clip = _choices("Clip", cfg.CLIP_MODES)
+RunFormat = _choices("RunFormat", ("table", "csv", "json"))
+ListFormat = _choices("ListFormat", ("table", "json"))
+
+# Config field -> the flag a user typed, for error messages.
+FLAGS = {name: "--" + name.replace("_", "-") for name in cfg.SPEC}
+FLAGS.update({"hidden": "--hidden/-H", "batch": "--batch/-N", "steps": "--steps/-T", "preset_file": "--preset-file"})
+
+
+class UsageError(Exception):
+    """A user error found by this module: one line, exit code 2."""
+
+
+class _OneLineErrors(TyperGroup):
+    """Every usage error as one line on stderr with exit code 2, never a traceback or a box."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            rv = super().main(args=args, prog_name=prog_name or PROG, complete_var=complete_var, standalone_mode=False, **extra)
+            code = rv if isinstance(rv, int) else 0
+        except typer.TyperException as exc:  # usage errors: bad value, unknown option, ...
+            message = exc.format_message().replace("\n", " ")
+            spec = cfg.SPEC.get(getattr(getattr(exc, "param", None), "name", None) or "")
+            if spec is not None and spec.kind in (int, float):
+                message += f" (allowed: {spec.describe()})"
+            code = _fail(message, exc.exit_code)
+        except typer.Abort:
+            code = 1
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def _fail(message: str, code: int = 2) -> int:
+    typer.echo(f"{PROG}: error: {message}", err=True)
+    return code
+
+
+def config_error_text(exc: ConfigError) -> str:
+    """A ConfigError in the CLI's words: the field name becomes the flag."""
+    msg = exc.message
+    if exc.field in FLAGS and msg.startswith(exc.field):
+        return FLAGS[exc.field] + msg[len(exc.field) :]
+    return msg
+
+
+app = typer.Typer(
+    cls=_OneLineErrors,
+    add_completion=False,
+    no_args_is_help=True,
+    help="A terminal lab for vanishing and exploding gradients: backprop through time, one step at a time.",
+    context_settings={"max_content_width": 100},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"{PROG} {metadata.version('bptt-lab')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = None,
+) -> None:
+    """A terminal lab for vanishing and exploding gradients: backprop through time, one step at a time."""
+
+
+# -- the overrides: one flag per Config field ---------------------------------------
+
+_M, _W, _L, _C, _R = "Model", "Weights", "Loss and data", "Clipping and truncation", "Run"
+
+
+def _opt(*decls: str, panel: str, field: str, **kw):
+    spec = cfg.SPEC[field]
+    help = spec.help + (f" ({spec.describe()})" if spec.kind in (int, float) else "")
+    return typer.Option(*decls, help=help, rich_help_panel=panel, show_default=False, **kw)
+
+
+Overrides = dict(
+    mode=Annotated[Optional[Mode], _opt("--mode", panel=_M, field="mode")],
+    cell=Annotated[Optional[Cell], _opt("--cell", panel=_M, field="cell")],
+    activation=Annotated[Optional[Activation], _opt("--activation", panel=_M, field="activation")],
+    leaky_slope=Annotated[Optional[float], _opt("--leaky-slope", panel=_M, field="leaky_slope")],
+    hidden=Annotated[Optional[int], _opt("--hidden", "-H", panel=_M, field="hidden")],
+    batch=Annotated[Optional[int], _opt("--batch", "-N", panel=_M, field="batch")],
+    steps=Annotated[Optional[int], _opt("--steps", "-T", panel=_M, field="steps")],
+    input_size=Annotated[Optional[int], _opt("--input-size", panel=_M, field="input_size")],
+    output_size=Annotated[Optional[int], _opt("--output-size", panel=_M, field="output_size")],
+    init=Annotated[Optional[Init], _opt("--init", panel=_W, field="init")],
+    scale=Annotated[Optional[float], _opt("--scale", panel=_W, field="scale")],
+    spectral_radius=Annotated[Optional[float], _opt("--spectral-radius", panel=_W, field="spectral_radius")],
+    forget_bias=Annotated[Optional[float], _opt("--forget-bias", panel=_W, field="forget_bias")],
+    seed=Annotated[Optional[int], _opt("--seed", panel=_W, field="seed")],
+    weights=Annotated[Optional[Path], _opt("--weights", panel=_W, field="weights", metavar="FILE.npz")],
+    loss=Annotated[Optional[Loss], _opt("--loss", panel=_L, field="loss")],
+    loss_on=Annotated[Optional[LossOn], _opt("--loss-on", panel=_L, field="loss_on")],
+    input_scale=Annotated[Optional[float], _opt("--input-scale", panel=_L, field="input_scale")],
+    text=Annotated[Optional[str], _opt("--text", panel=_L, field="text")],
+    clip=Annotated[Optional[Clip], _opt("--clip", panel=_C, field="clip")],
+    clip_threshold=Annotated[Optional[float], _opt("--clip-threshold", panel=_C, field="clip_threshold")],
+    truncate=Annotated[Optional[int], _opt("--truncate", panel=_C, field="truncate")],
+    vanish_threshold=Annotated[Optional[float], _opt("--vanish-threshold", panel=_C, field="vanish_threshold")],
+    explode_threshold=Annotated[Optional[float], _opt("--explode-threshold", panel=_C, field="explode_threshold")],
+)
+
+PresetFile = Annotated[Optional[Path], typer.Option("--preset-file", help="TOML file of extra presets (keys: the flag names).", metavar="FILE.toml", rich_help_panel=_R)]
+
+
+def resolve(preset_name: str, preset_file: Path | None, given: dict) -> tuple[Preset, cfg.Config]:
+    """The preset and the validated Config after the user's explicit overrides."""
+    presets = registry(preset_file)
+    preset = get(preset_name, presets)
+    explicit = {k: (v.value if isinstance(v, Enum) else v) for k, v in given.items() if v is not None}
+    if "weights" in explicit:
+        explicit["weights"] = str(explicit["weights"])
+    return preset, preset.config.with_overrides(**explicit)
+
+
+def build_run(preset_name: str, preset_file: Path | None, given: dict):
+    """Resolve and build the run; a ConfigError becomes a one-line usage error."""
+    from engine import Run
+
+    try:
+        preset, config = resolve(preset_name, preset_file, given)
+        return preset, Run(config)
+    except ConfigError as exc:
+        raise UsageError(config_error_text(exc)) from None
+
+
+def _guard(fn):
+    """Turn this module's UsageError into the one-line exit-2 message."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except UsageError as exc:
+            raise typer.Exit(_fail(str(exc))) from None
+
+    return wrapper
+
+
+@app.command("run")
+@_guard
+def run_command(
+    preset: Annotated[str, typer.Argument(help="Preset name (bptt-lab presets lists them).", show_default=True)] = DEFAULT_PRESET,
+    mode: Overrides["mode"] = None,
+    cell: Overrides["cell"] = None,
+    activation: Overrides["activation"] = None,
+    leaky_slope: Overrides["leaky_slope"] = None,
+    hidden: Overrides["hidden"] = None,
+    batch: Overrides["batch"] = None,
+    steps: Overrides["steps"] = None,
+    input_size: Overrides["input_size"] = None,
+    output_size: Overrides["output_size"] = None,
+    init: Overrides["init"] = None,
+    scale: Overrides["scale"] = None,
+    spectral_radius: Overrides["spectral_radius"] = None,
+    forget_bias: Overrides["forget_bias"] = None,
+    seed: Overrides["seed"] = None,
+    weights: Overrides["weights"] = None,
+    loss: Overrides["loss"] = None,
+    loss_on: Overrides["loss_on"] = None,
+    input_scale: Overrides["input_scale"] = None,
+    text: Overrides["text"] = None,
+    clip: Overrides["clip"] = None,
+    clip_threshold: Overrides["clip_threshold"] = None,
+    truncate: Overrides["truncate"] = None,
+    vanish_threshold: Overrides["vanish_threshold"] = None,
+    explode_threshold: Overrides["explode_threshold"] = None,
+    preset_file: PresetFile = None,
+    fmt: Annotated[RunFormat, typer.Option("--format", "-f", help="Output format.", rich_help_panel=_R)] = RunFormat.table,
+    dump: Annotated[bool, typer.Option("--dump", help="JSON only: add params, inputs, targets, grads and grads_raw.", rich_help_panel=_R)] = False,
+    plot: Annotated[bool, typer.Option("--plot", help="Also print a chart of the norm per step (log10 axis).", rich_help_panel=_R)] = False,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the table, CSV or JSON to this file.", metavar="FILE", rich_help_panel=_R)] = None,
+) -> None:
+    """Run a preset to completion without the dashboard: a table, CSV or JSON, and optionally a chart."""
+    given = {k: v for k, v in locals().items() if k in Overrides}
+    fmt = fmt.value
+    if dump and fmt != "json":
+        raise UsageError("--dump applies to --format json only")
+    if plot and fmt != "table" and output is None:
+        raise UsageError(f"--plot with --format {fmt} needs --output FILE (the chart would corrupt the {fmt.upper()} on stdout)")
+    chosen, run = build_run(preset, preset_file, given)
+    run.run()
+
+    from engine import export
+
+    from . import report
+
+    if fmt == "json":
+        body = export.to_json(run, dump=dump, preset=chosen.name) + "\n"
+    elif fmt == "csv":
+        body = export.to_csv(run)
+    else:
+        body = report.table_text(run, chosen, color=output is None and report.stdout_color())
+    if output is None:
+        sys.stdout.write(body)
+    else:
+        try:
+            output.write_text(body if fmt != "table" else report.table_text(run, chosen, color=False), encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"--output: cannot write {output}: {exc.strerror}") from None
+        typer.echo(f"wrote {output} ({fmt}, {run.k} steps)", err=True)
+    if plot:
+        sys.stdout.write(report.chart_text(run, chosen) + "\n")
+
+
+@app.command("presets")
+@_guard
+def presets_command(
+    fmt: Annotated[ListFormat, typer.Option("--format", "-f", help="Output format.")] = ListFormat.table,
+    preset_file: PresetFile = None,
+) -> None:
+    """List the presets: name, what it shows, and what to look for."""
+    try:
+        presets = registry(preset_file)
+    except ConfigError as exc:
+        raise UsageError(config_error_text(exc)) from None
+    from . import report
+
+    sys.stdout.write(report.presets_json(presets) if fmt.value == "json" else report.presets_table(presets, color=report.stdout_color()))
+
+
+def main() -> None:
+    app(prog_name=PROG)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""Words and numbers for people: how the front ends phrase what the engine recorded.
+
+Shared by the CLI and the dashboard; nothing here computes a gradient, it only
+formats records and summaries.
+"""
+
+from __future__ import annotations
+
+import math
+
+from engine.records import ClipEvent, StepRecord
+
+
+def num(x: float | None, digits: int = 3) -> str:
+    """A compact number: 1.23e-05, 0.532, 249, or '-' where it does not apply."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    if x == 0:
+        return "0"
+    a = abs(x)
+    if a >= 1e4 or a < 1e-3:
+        return f"{x:.{digits - 1}e}"
+    return f"{x:.{digits}g}"
+
+
+def percent(x: float) -> str:
+    return "-" if math.isnan(x) else f"{100 * x:.0f}%"
+
+
+def clip_text(event: ClipEvent | None) -> str:
+    """CLIP 12.3 -> 5.00 (x0.41), or 'crossed 5.0' for an end-of-pass rule's crossing mark."""
+    if event is None:
+        return ""
+    if not event.applied:
+        return f"{event.mode} threshold crossed at {num(event.before)}"
+    return f"CLIP {event.mode} {num(event.before)} -> {num(event.after)} (x{num(event.factor)})"
+
+
+def status_tag(record: StepRecord) -> str:
+    return {"ok": "", "vanishing": "VANISHED", "exploding": "EXPLODED", "overflow": "OVERFLOW", "truncated": "TRUNCATED"}[record.status]
+
+
+def verdict(summary: dict) -> str:
+    """The sufficient condition for vanishing (Pascanu, Mikolov and Bengio), in words."""
+    product = summary.get("sigma_gamma")
+    if product is None:
+        return "gated cell: the bound sigma_max * gamma does not apply (watch the gates)"
+    gamma = summary["gamma"]
+    g = "1/4" if gamma == 0.25 else num(gamma)
+    if product < 1:
+        return f"sigma_max * gamma = {num(summary['sigma_max'])} * {g} = {num(product)} < 1: vanishing is guaranteed"
+    return f"sigma_max * gamma = {num(summary['sigma_max'])} * {g} = {num(product)} >= 1: vanishing is not guaranteed"
+
+
+def summary_lines(summary: dict, preset: str | None = None) -> list[str]:
+    """The run's summary as labelled lines."""
+    lines = []
+    if summary.get("spectral_radius") is not None:
+        lines.append(f"spectral radius of W_hh   {num(summary['spectral_radius'])}")
+    elif summary.get("gate_spectral_radii"):
+        radii = ", ".join(f"{g} {num(r)}" for g, r in summary["gate_spectral_radii"].items())
+        lines.append(f"spectral radius per gate  {radii}")
+    sv = ", ".join(num(s) for s in summary["singular_values"])
+    lines.append(f"singular values of W_hh   {sv}")
+    lines.append(f"verdict                   {verdict(summary)}")
+    lines.append(f"mean growth per step      x{num(summary['mean_growth'])}  ({summary['regime']})")
+    lines.append(f"gradient norm             start {num(summary['start_norm'])}, final {num(summary['final_norm'])}")
+    if summary.get("final_cell_norm") is not None:
+        lines.append(f"cell-state gradient       final {num(summary['final_cell_norm'])}")
+    for key, label in (("first_vanishing_k", "vanished at"), ("first_exploding_k", "exploded at"), ("overflow_k", "overflow at")):
+        if summary.get(key) is not None:
+            lines.append(f"{label:<26}k = {summary[key]}")
+    if summary.get("forward_overflow_t") is not None:
+        lines.append(f"forward overflow at       t = {summary['forward_overflow_t']}")
+    clips = summary["clip_events"]
+    if clips or summary.get("clip_crossed_k"):
+        where = f" (k = {', '.join(map(str, summary['clip_steps'][:8]))}{', ...' if clips > 8 else ''})" if clips else ""
+        lines.append(f"clip events               {clips}{where}")
+        if summary.get("clip_crossed_k"):
+            lines.append(f"threshold first crossed   k = {summary['clip_crossed_k']}")
+    if summary.get("grad_norm_total") is not None:
+        raw, final = summary["grad_norm_total_raw"], summary["grad_norm_total"]
+        change = f" (before clipping {num(raw)})" if raw != final else ""
+        lines.append(f"parameter gradient norm   {num(final)}{change}")
+    lines.append(f"loss                      {num(summary['loss'], 6)}  [{summary['objective']}]")
+    if summary["jacobian_sigma_method"] != "exact":
+        lines.append("jacobian sigma            power-iteration estimate (H > 32)")
+    return lines
