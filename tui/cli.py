@@ -86,7 +86,7 @@ def config_error_text(exc: ConfigError) -> str:
 app = typer.Typer(
     cls=_OneLineErrors,
     add_completion=False,
-    no_args_is_help=True,
+    invoke_without_command=True,
     help="A terminal lab for vanishing and exploding gradients: backprop through time, one step at a time.",
     context_settings={"max_content_width": 100},
 )
@@ -100,9 +100,12 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = None,
 ) -> None:
     """A terminal lab for vanishing and exploding gradients: backprop through time, one step at a time."""
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
 
 
 # -- the overrides: one flag per Config field ---------------------------------------
