@@ -111,6 +111,7 @@ class Run:
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
         self.grads.update({name: g.copy() for name, g in self.head_grads.items()})
         self.grads_raw = None
+        self._term = np.empty_like(self.params["weight_hh_l0"])
         self._head_sq = sum(float(np.vdot(g, g)) for g in self.head_grads.values())
         seed = self.injection[self.T]
         with np.errstate(all="ignore"):
@@ -162,14 +163,15 @@ class Run:
             dh, dc, d_ih, d_hh = cell.propagate(t, self.carried, self.carried_c)
 
         # This step's terms of the parameter gradients (SPEC section 1: dW += delta^T h_{t-1}).
-        term = d_hh.T @ h_prev
         g = self.grads
-        g["weight_hh_l0"] += term
+        np.matmul(d_hh.T, h_prev, out=self._term)
+        g["weight_hh_l0"] += self._term
         g["weight_ih_l0"] += d_ih.T @ x_prev
         g["bias_ih_l0"] += d_ih.sum(axis=0)
         g["bias_hh_l0"] += d_hh.sum(axis=0)
         cols = rec.columns
-        cols["contribution"][i] = math.sqrt(float(np.vdot(term, term)))
+        # ||delta^T h||_F^2 = sum((delta delta^T) * (h h^T)): two N x N Gram matrices, no pass over dW.
+        cols["contribution"][i] = math.sqrt(max(0.0, float(np.vdot(d_hh @ d_hh.T, h_prev @ h_prev.T))))
         param_norm = math.sqrt(self._head_sq + sum(float(np.vdot(g[n], g[n])) for n in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")))
         cols["param_norm"][i] = param_norm
 

@@ -41,6 +41,16 @@ class LSTMCell:
             self.c[t + 1] = f * self.c[t] + i * g
             self.tc[t] = np.tanh(self.c[t + 1])
             self.h[t + 1] = o * self.tc[t]
+        # Forward quantities the records show, computed in bulk once.
+        H2, H3 = 2 * H, 3 * H
+        a = self.act
+        low = 0.05 * 0.25  # 5% of sup s'(x) = 1/4
+        sat = np.count_nonzero(a[:, :, :H2] * (1.0 - a[:, :, :H2]) < low, axis=(1, 2))
+        sat += np.count_nonzero(a[:, :, H3:] * (1.0 - a[:, :, H3:]) < low, axis=(1, 2))
+        sat += np.count_nonzero(1.0 - a[:, :, H2:H3] ** 2 < 0.05, axis=(1, 2))
+        sat += np.count_nonzero(1.0 - self.tc**2 < 0.05, axis=(1, 2))
+        self.saturated = sat / (5 * N * H)
+        self.forget_mean = np.mean(a[:, :, H:H2], axis=(1, 2))
 
     def propagate(self, t: int, dh: np.ndarray, dc: np.ndarray | None):
         """Backward through transition t.
@@ -70,18 +80,12 @@ class LSTMCell:
         return None, A
 
     def saturation(self, t: int) -> float:
-        """Fraction of gate and tanh(c) derivatives below 5% of their maximum."""
-        i, f, g, o = np.split(self.act[t - 1], 4, axis=1)
-        tc = self.tc[t - 1]
-        low = 0.05 * 0.25
-        count = sum(int(np.count_nonzero(s * (1.0 - s) < low)) for s in (i, f, o))
-        count += int(np.count_nonzero(1.0 - g * g < 0.05)) + int(np.count_nonzero(1.0 - tc * tc < 0.05))
-        return count / (5 * tc.size)
+        """Fraction of gate (i, f, g, o) and tanh(c) derivatives below 5% of their maximum."""
+        return float(self.saturated[t - 1])
 
     def gate_mean(self, t: int) -> float:
         """Mean forget gate f_t: the factor on the cell path dc_t/dc_{t-1}."""
-        H = self.tc.shape[-1]
-        return float(np.mean(self.act[t - 1][:, H : 2 * H]))
+        return float(self.forget_mean[t - 1])
 
     def cell_state(self, t: int) -> np.ndarray:
         return self.c[t]

@@ -30,6 +30,8 @@ class RNNCell:
         for t in range(T):
             net = drive[t] + self.h[t] @ W_hh_T
             self.h[t + 1], self.fprime[t] = activate(self.activation, net, self.slope)
+        # Forward quantities the records show, computed in bulk once.
+        self.saturated = np.mean(self.fprime < 0.05 * self.gamma, axis=(1, 2))
 
     def propagate(self, t: int, dh: np.ndarray, dc: np.ndarray | None = None):
         """Backward through transition t (SPEC section 1).
@@ -46,7 +48,7 @@ class RNNCell:
 
     def saturation(self, t: int) -> float:
         """Fraction of units with f'(net_t) below 5% of gamma."""
-        return float(np.mean(self.fprime[t - 1] < 0.05 * self.gamma))
+        return float(self.saturated[t - 1])
 
     def gate_mean(self, t: int) -> float:
         return float("nan")

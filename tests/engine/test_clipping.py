@@ -1,0 +1,466 @@
+"""Gradient clipping (SPEC section 3): norm, value, step (derivative) and agc.
+
+Expected values are computed here, independently of engine/clipping.py:
+
+- the source's global-norm rule is transcribed from SPEC section 3
+  (total = sqrt(sum g^2), rate = max_norm / (total + 1e-6), act when rate < 1);
+- for the linear chain (mode chain, activation linear) the whole backward pass
+  is transcribed from SPEC sections 1, 2 and 7 (dh_T = ones; delta = dh since
+  f' = 1; dW_hh += delta^T h_{t-1}; dh_{t-1} = delta @ W_hh), which gives the
+  running parameter-gradient norm after every backward step and, for `step`,
+  the derivative-clipping events;
+- AGC is checked against its definition (Brock et al. 2021): unit = row of a
+  weight matrix / element of a bias, ratio ||G_i|| / max(||W_i||, 1e-3).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine import Config, Run
+
+RNN_NAMES = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+HEAD = ("head.weight", "head.bias")
+
+
+# -- independent references -------------------------------------------------------
+
+
+def total_norm(grads: dict[str, np.ndarray]) -> float:
+    return math.sqrt(sum(float(np.sum(np.asarray(g, dtype=np.float64) ** 2)) for g in grads.values()))
+
+
+def source_rate(total: float, max_norm: float) -> float:
+    return max_norm / (total + 1e-6)
+
+
+def flat(grads: dict[str, np.ndarray]) -> np.ndarray:
+    return np.concatenate([grads[n].ravel() for n in sorted(grads)])
+
+
+def chain_reference(params, inputs, step_clip: float | None = None) -> list[dict]:
+    """The linear chain's backward pass, one entry per backward step k = 1..T.
+
+    Each entry: the parameter gradients accumulated so far (after the k-th
+    step's terms), the carried gradient's norm before and after an optional
+    derivative clip, and the clip event (before, after, factor) or None.
+    """
+    W_ih, W_hh = params["weight_ih_l0"], params["weight_hh_l0"]
+    b = params["bias_ih_l0"] + params["bias_hh_l0"]
+    T, N, _ = inputs.shape
+    H = W_hh.shape[0]
+    h = [np.zeros((N, H))]
+    for t in range(T):  # h[t + 1] = x[t] W_ih^T + b + h[t] W_hh^T (linear)
+        h.append(inputs[t] @ W_ih.T + b + h[t] @ W_hh.T)
+    acc = {n: np.zeros_like(params[n]) for n in RNN_NAMES}
+    dh = np.ones((N, H))  # dL/dh_T of the chain
+    out = []
+    for k in range(1, T + 1):
+        t = T - k + 1  # transition t: h[t-1] -> h[t]
+        delta = dh  # f' = 1
+        acc["weight_hh_l0"] = acc["weight_hh_l0"] + delta.T @ h[t - 1]
+        acc["weight_ih_l0"] = acc["weight_ih_l0"] + delta.T @ inputs[t - 1]
+        acc["bias_ih_l0"] = acc["bias_ih_l0"] + delta.sum(axis=0)
+        acc["bias_hh_l0"] = acc["bias_hh_l0"] + delta.sum(axis=0)
+        dh = delta @ W_hh
+        before = np.sqrt(np.sum(dh**2)) / N
+        event = None
+        if step_clip is not None and before > step_clip:
+            dh = dh * (step_clip / before)
+            event = (before, step_clip, step_clip / before)
+        out.append({"grads": {n: a.copy() for n, a in acc.items()}, "before": before, "norm": np.sqrt(np.sum(dh**2)) / N, "event": event})
+    return out
+
+
+def chain_config(seed=3, hidden=3, batch=2, steps=20, scale=1.0, **kw) -> Config:
+    return Config(mode="chain", activation="linear", hidden=hidden, batch=batch, steps=steps, init="gaussian", seed=seed, scale=scale, **kw)
+
+
+def events(run: Run) -> dict[int, object]:
+    return {r.k: r.clip for r in run.records if r.clip is not None}
+
+
+def unit_norms(a: np.ndarray) -> np.ndarray:
+    """AGC units: rows of a weight matrix, elements of a bias."""
+    return np.abs(a) if a.ndim == 1 else np.sqrt(np.sum(a * a, axis=1))
+
+
+# -- the chain reference itself is the SPEC section 2 experiment -----------------------
+
+
+def test_chain_reference_matches_engine_unclipped():
+    """Sanity of the reference: with no clip the transcription reproduces
+    the engine's grad_norm column and raw gradients (so it can judge clips)."""
+    run = Run(chain_config())
+    run.run()
+    ref = chain_reference(run.params, run.inputs)
+    np.testing.assert_allclose(run.records.columns["grad_norm"], [e["norm"] for e in ref], rtol=1e-12)
+    for n in RNN_NAMES:
+        np.testing.assert_allclose(run.grads_raw[n], ref[-1]["grads"][n], rtol=1e-10, atol=1e-12)
+        np.testing.assert_array_equal(run.grads[n], run.grads_raw[n])
+    # And the source's own loop (SPEC section 2): Wh = randn(3, 3) after seed(3), dh = dh @ Wh.T.
+    Wh = np.random.RandomState(3).randn(3, 3)
+    dh, norms = np.ones((2, 3)), []
+    for _ in range(20):
+        dh = dh @ Wh.T
+        norms.append(np.sqrt(np.sum(dh**2)) / 2)
+    np.testing.assert_allclose(run.records.columns["grad_norm"], norms, rtol=1e-12)
+
+
+# -- norm ---------------------------------------------------------------------------------
+
+
+def check_norm_clip(run: Run, threshold: float) -> None:
+    """The end-of-pass rule of SPEC section 3, checked from grads_raw."""
+    raw, g = run.grads_raw, run.grads
+    total = total_norm(raw)
+    rate = source_rate(total, threshold)
+    assert rate < 1, "test setup: this run must be over the threshold"
+    # post-clip global norm = rate * total
+    assert total_norm(g) == pytest.approx(rate * total, rel=1e-12)
+    # direction unchanged
+    a, b = flat(g), flat(raw)
+    cos = float(a @ b) / (np.linalg.norm(a) * np.linalg.norm(b))
+    assert cos == pytest.approx(1.0, abs=1e-12)
+    # every element shrinks by the same factor
+    nz = b != 0
+    np.testing.assert_allclose(a[nz] / b[nz], rate, rtol=1e-12)
+    assert np.all(a[~nz] == 0)
+    for name in raw:
+        np.testing.assert_allclose(g[name], raw[name] * rate, rtol=1e-12, atol=0)
+    # the applied event is on record T
+    ev = run.records[run.T].clip
+    assert ev is not None and ev.applied and ev.mode == "norm"
+    assert ev.before == pytest.approx(total, rel=1e-12)
+    assert ev.after == pytest.approx(rate * total, rel=1e-12)
+    assert ev.factor == pytest.approx(rate, rel=1e-10)
+    s = run.summary()
+    assert s["clip_events"] == 1 and s["clip_steps"] == [run.T]
+    assert s["grad_norm_total_raw"] == pytest.approx(total, rel=1e-12)
+    assert s["grad_norm_total"] == pytest.approx(rate * total, rel=1e-12)
+
+
+@pytest.mark.parametrize("fraction", [0.05, 0.3, 0.7])
+def test_norm_chain_crossing_and_rescale(fraction):
+    """Threshold placed at a fraction of the final running norm: the crossing
+    record is the first k where the transcribed running norm crosses it."""
+    base = Run(chain_config())
+    ref = chain_reference(base.params, base.inputs)
+    running = np.array([total_norm(e["grads"]) for e in ref])
+    threshold = fraction * running[-1]
+    crossed = [k for k in range(1, 21) if source_rate(running[k - 1], threshold) < 1]
+    k_cross = crossed[0]
+    assert 1 < k_cross < 20  # the setup is informative
+
+    run = Run(chain_config(clip="norm", clip_threshold=threshold))
+    run.run()
+    np.testing.assert_allclose(run.records.columns["param_norm"], running, rtol=1e-10)
+    for n in RNN_NAMES:
+        np.testing.assert_allclose(run.grads_raw[n], ref[-1]["grads"][n], rtol=1e-10, atol=1e-12)
+    ev = events(run)
+    assert sorted(ev) == [k_cross, 20]
+    mark = ev[k_cross]
+    assert mark.mode == "norm" and mark.applied is False
+    assert mark.after is None and mark.factor is None
+    assert mark.before == pytest.approx(running[k_cross - 1], rel=1e-10)
+    assert run.summary()["clip_crossed_k"] == k_cross
+    check_norm_clip(run, threshold)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        dict(hidden=32, batch=4, steps=60, init="orthogonal", scale=1.5, input_scale=0.1, clip="norm", clip_threshold=5.0),
+        dict(cell="lstm", hidden=8, batch=3, steps=30, forget_bias=1.0, clip="norm", clip_threshold=0.05),
+        dict(cell="gru", hidden=8, batch=3, steps=30, loss_on="all", clip="norm", clip_threshold=0.5),
+        dict(hidden=6, batch=2, steps=25, loss="xent", loss_on="all", activation="relu", clip="norm", clip_threshold=1.0),
+    ],
+    ids=["clip-rescue-like", "lstm", "gru-loss-all", "relu-xent"],
+)
+def test_norm_bptt_crossing_from_param_norm(overrides):
+    run = Run(Config(**overrides))
+    run.run()
+    thr = run.config.clip_threshold
+    pn = run.records.columns["param_norm"]
+    # the running column ends at the global norm of the raw gradients (computed here)
+    assert pn[-1] == pytest.approx(total_norm(run.grads_raw), rel=1e-12)
+    k_cross = next(k for k in range(1, run.T + 1) if source_rate(pn[k - 1], thr) < 1)
+    assert k_cross < run.T
+    ev = events(run)
+    assert sorted(ev) == [k_cross, run.T]
+    assert ev[k_cross].applied is False and ev[k_cross].before == pytest.approx(pn[k_cross - 1])
+    check_norm_clip(run, thr)
+
+
+def test_norm_no_clip_under_threshold():
+    cfg = chain_config(scale=0.5, clip="norm", clip_threshold=100.0)  # seed-vanish chain, raw total ~27
+    run = Run(cfg)
+    run.run()
+    total = total_norm(run.grads_raw)
+    assert total < 100 and source_rate(total, 100.0) >= 1
+    for n in run.grads:
+        np.testing.assert_array_equal(run.grads[n], run.grads_raw[n])
+    assert events(run) == {}
+    s = run.summary()
+    assert s["clip_events"] == 0 and s["clip_crossed_k"] is None
+    # the same pass without clipping gives the same bits
+    plain = Run(chain_config(scale=0.5))
+    plain.run()
+    for n in run.grads:
+        np.testing.assert_array_equal(run.grads[n], plain.grads[n])
+    for col in ("grad_norm", "param_norm", "ratio"):
+        np.testing.assert_array_equal(run.records.columns[col], plain.records.columns[col])
+
+
+def test_norm_threshold_just_above_total_does_not_clip():
+    """rate = max_norm / (total + 1e-6) >= 1 exactly when max_norm >= total + 1e-6."""
+    plain = Run(chain_config(scale=0.5))
+    plain.run()
+    total = total_norm(plain.grads_raw)
+    over = Run(chain_config(scale=0.5, clip="norm", clip_threshold=total + 2e-6))
+    over.run()
+    assert over.summary()["clip_events"] == 0
+    under = Run(chain_config(scale=0.5, clip="norm", clip_threshold=total * (1 - 1e-6)))
+    under.run()
+    assert under.summary()["clip_events"] == 1
+    check_norm_clip(under, total * (1 - 1e-6))
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), threshold=st.floats(1e-3, 10.0), cell=st.sampled_from(["rnn", "lstm", "gru"]))
+def test_norm_rule_property(seed, threshold, cell):
+    run = Run(Config(cell=cell, hidden=5, batch=2, steps=8, seed=seed, clip="norm", clip_threshold=threshold))
+    run.run()
+    total = total_norm(run.grads_raw)
+    rate = source_rate(total, threshold)
+    if rate < 1:
+        check_norm_clip(run, threshold)
+    else:
+        for n in run.grads:
+            np.testing.assert_array_equal(run.grads[n], run.grads_raw[n])
+        assert all(not e.applied for e in events(run).values())
+
+
+# -- value --------------------------------------------------------------------------------
+
+
+def check_value_clip(run: Run, c: float) -> None:
+    raw, g = run.grads_raw, run.grads
+    for name in raw:
+        assert np.all(np.abs(g[name]) <= c), name
+        inside = np.abs(raw[name]) <= c
+        np.testing.assert_array_equal(g[name][inside], raw[name][inside])
+        np.testing.assert_array_equal(g[name][~inside], np.sign(raw[name][~inside]) * c)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda **kw: chain_config(**kw),
+        lambda **kw: Config(hidden=8, batch=3, steps=30, init="orthogonal", scale=1.3, **kw),
+        lambda **kw: Config(cell="lstm", hidden=6, batch=2, steps=20, loss_on="all", **kw),
+    ],
+    ids=["chain", "rnn", "lstm"],
+)
+def test_value_clip(make):
+    plain = Run(make())
+    plain.run()
+    everything = np.abs(flat(plain.grads))
+    c = float(np.median(everything[everything > 0]))  # some entries inside, some outside
+    run = Run(make(clip="value", clip_threshold=c))
+    run.run()
+    for n in plain.grads:  # grads_raw does not depend on the clip rule
+        np.testing.assert_array_equal(run.grads_raw[n], plain.grads[n])
+    check_value_clip(run, c)
+    n_in = sum(int(np.sum(np.abs(g) <= c)) for g in run.grads_raw.values())
+    n_out = sum(int(np.sum(np.abs(g) > c)) for g in run.grads_raw.values())
+    assert n_in > 0 and n_out > 0
+    ev = run.records[run.T].clip
+    assert ev.mode == "value" and ev.applied
+    assert ev.before == pytest.approx(total_norm(run.grads_raw), rel=1e-12)
+    assert ev.after == pytest.approx(total_norm(run.grads), rel=1e-12)
+    assert ev.factor == pytest.approx(total_norm(run.grads) / total_norm(run.grads_raw), rel=1e-12)
+
+
+def test_value_chain_crossing_record():
+    """The crossing record is the first k where some accumulated entry exceeds c."""
+    base = Run(chain_config())
+    ref = chain_reference(base.params, base.inputs)
+    maxabs = np.array([max(float(np.max(np.abs(a))) for a in e["grads"].values()) for e in ref])
+    c = float(maxabs[9])  # the running max at k = 10
+    k_cross = next(k for k in range(1, 21) if maxabs[k - 1] > c)
+    assert 10 < k_cross < 20
+    run = Run(chain_config(clip="value", clip_threshold=c))
+    run.run()
+    ev = events(run)
+    assert sorted(ev) == [k_cross, 20]
+    assert ev[k_cross].mode == "value" and ev[k_cross].applied is False
+    check_value_clip(run, c)
+
+
+def test_value_no_clip_when_all_within():
+    plain = Run(chain_config(scale=0.5))
+    plain.run()
+    c = float(np.max(np.abs(flat(plain.grads)))) * 1.01
+    run = Run(chain_config(scale=0.5, clip="value", clip_threshold=c))
+    run.run()
+    assert events(run) == {}
+    for n in run.grads:
+        np.testing.assert_array_equal(run.grads[n], plain.grads[n])
+
+
+# -- step (derivative clipping) -------------------------------------------------------
+
+
+def check_step_against_reference(run: Run, c: float) -> list[int]:
+    ref = chain_reference(run.params, run.inputs, step_clip=c)
+    expected = {k: e["event"] for k, e in enumerate(ref, start=1) if e["event"] is not None}
+    got = events(run)
+    assert sorted(got) == sorted(expected)
+    for k, (before, after, factor) in expected.items():
+        ev = got[k]
+        assert ev.mode == "step" and ev.applied
+        assert ev.before == pytest.approx(before, rel=1e-10)
+        assert ev.after == pytest.approx(after, rel=1e-12)
+        assert ev.factor == pytest.approx(factor, rel=1e-10)
+    cols = run.records.columns
+    np.testing.assert_allclose(cols["grad_norm"], [e["norm"] for e in ref], rtol=1e-10)
+    # ratio: this step's norm before clipping / the previous step's (clipped) norm
+    prev = [np.sqrt(run.N * run.H) / run.N] + [e["norm"] for e in ref[:-1]]
+    np.testing.assert_allclose(cols["ratio"], [e["before"] / p for e, p in zip(ref, prev)], rtol=1e-10)
+    assert np.all(cols["grad_norm"] <= c * (1 + 1e-12))
+    # the parameter gradients are built from the clipped carried gradient; no end-of-pass rule
+    for n in RNN_NAMES:
+        np.testing.assert_allclose(run.grads[n], ref[-1]["grads"][n], rtol=1e-9, atol=1e-12)
+        np.testing.assert_array_equal(run.grads[n], run.grads_raw[n])
+    return sorted(expected)
+
+
+def test_step_clip_seed_explode_every_step_after_crossing():
+    run = Run(chain_config(clip="step", clip_threshold=10.0))
+    run.run()
+    ks = check_step_against_reference(run, 10.0)
+    assert ks == list(range(6, 21))  # the reference chain exceeds 10 from k = 6 on and keeps growing
+
+
+@pytest.mark.parametrize("seed", [2, 6, 10, 25])
+def test_step_clip_mixed_pattern(seed):
+    """Chains whose norm sometimes drops back under c after a rescale: the
+    events are exactly the steps of the transcription, not every step."""
+    run = Run(chain_config(seed=seed, hidden=5, batch=3, steps=30, scale=0.55, clip="step", clip_threshold=3.0))
+    run.run()
+    ks = check_step_against_reference(run, 3.0)
+    assert ks and ks[-1] - ks[0] + 1 > len(ks)  # not every step after the first event
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), scale=st.floats(0.3, 1.0), c=st.floats(0.2, 30.0))
+def test_step_clip_property(seed, scale, c):
+    run = Run(chain_config(seed=seed, hidden=4, batch=3, steps=25, scale=scale, clip="step", clip_threshold=c))
+    run.run()
+    check_step_against_reference(run, c)
+
+
+def test_step_clip_bptt_caps_norm():
+    run = Run(Config(hidden=32, batch=4, steps=60, init="orthogonal", scale=1.5, input_scale=0.1, clip="step", clip_threshold=1.0))
+    run.run()
+    cols = run.records.columns
+    assert np.all(cols["grad_norm"] <= 1.0 + 1e-12)
+    ev = events(run)
+    assert len(ev) > 10
+    for k, e in ev.items():
+        assert e.mode == "step" and e.applied
+        assert e.before > 1.0 and e.after == pytest.approx(1.0, rel=1e-12)
+        assert e.factor == pytest.approx(1.0 / e.before, rel=1e-12)
+        assert cols["grad_norm"][k - 1] == pytest.approx(1.0, rel=1e-12)
+    # steps without an event carry their own unclipped norm <= 1
+    for k in range(1, run.T + 1):
+        if k not in ev:
+            assert cols["grad_norm"][k - 1] <= 1.0
+
+
+# -- agc ------------------------------------------------------------------------------------
+
+
+def agc_ratios(grads, params) -> dict[str, np.ndarray]:
+    return {n: unit_norms(grads[n]) / np.maximum(unit_norms(params[n]), 1e-3) for n in grads if n not in HEAD}
+
+
+def check_agc(run: Run, lam: float) -> tuple[int, int]:
+    raw, g, p = run.grads_raw, run.grads, run.params
+    n_clipped = n_kept = 0
+    after = agc_ratios(g, p)
+    before = agc_ratios(raw, p)
+    for name in after:
+        assert np.all(after[name] <= lam * (1 + 1e-9)), name
+        over = before[name] > lam
+        n_clipped += int(over.sum())
+        n_kept += int((~over).sum())
+        # units within lambda are untouched
+        np.testing.assert_array_equal(g[name][~over], raw[name][~over])
+        # clipped units: same direction, norm lam * max(||W_i||, 1e-3)
+        allowed = lam * np.maximum(unit_norms(p[name]), 1e-3)
+        np.testing.assert_allclose(unit_norms(g[name])[over], allowed[over], rtol=1e-10)
+        gr, rr = g[name][over], raw[name][over]
+        if gr.ndim == 1:
+            assert np.all(np.sign(gr) == np.sign(rr))
+        else:
+            cos = np.sum(gr * rr, axis=1) / (np.linalg.norm(gr, axis=1) * np.linalg.norm(rr, axis=1))
+            np.testing.assert_allclose(cos, 1.0, atol=1e-12)
+    for name in HEAD:
+        if name in g:
+            np.testing.assert_array_equal(g[name], raw[name])
+    return n_clipped, n_kept
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda **kw: Config(hidden=8, batch=3, steps=30, init="orthogonal", scale=1.3, **kw),
+        lambda **kw: Config(cell="lstm", hidden=6, batch=2, steps=20, forget_bias=1.0, **kw),
+        lambda **kw: Config(cell="gru", hidden=6, batch=2, steps=20, init="torch", loss_on="all", **kw),
+        lambda **kw: chain_config(**kw),
+    ],
+    ids=["rnn", "lstm", "gru-torch-init", "chain"],
+)
+def test_agc(make):
+    plain = Run(make())
+    plain.run()
+    ratios = np.concatenate([r.ravel() for r in agc_ratios(plain.grads, plain.params).values()])
+    lam = float(np.median(ratios))  # about half the units over, half within
+    run = Run(make(clip="agc", clip_threshold=lam))
+    run.run()
+    n_clipped, n_kept = check_agc(run, lam)
+    assert n_clipped > 0 and n_kept > 0
+    ev = run.records[run.T].clip
+    assert ev.mode == "agc" and ev.applied
+    assert ev.before == pytest.approx(total_norm(run.grads_raw), rel=1e-12)
+    assert ev.after == pytest.approx(total_norm(run.grads), rel=1e-12)
+
+
+def test_agc_default_lambda_and_head_untouched():
+    run = Run(Config(hidden=8, batch=3, steps=30, clip="agc"))
+    assert run.config.clip_threshold == 0.01
+    run.run()
+    check_agc(run, 0.01)
+    assert np.any(run.grads_raw["head.weight"] != 0)
+
+
+def test_agc_chain_crossing_record():
+    base = Run(chain_config())
+    ref = chain_reference(base.params, base.inputs)
+    worst = np.array([max(float(np.max(r)) for r in agc_ratios(e["grads"], base.params).values()) for e in ref])
+    lam = float(worst[11])
+    k_cross = next(k for k in range(1, 21) if worst[k - 1] > lam)
+    assert 12 < k_cross < 20
+    run = Run(chain_config(clip="agc", clip_threshold=lam))
+    run.run()
+    ev = events(run)
+    assert sorted(ev) == [k_cross, 20]
+    assert ev[k_cross].mode == "agc" and ev[k_cross].applied is False
+    check_agc(run, lam)

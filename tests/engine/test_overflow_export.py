@@ -1,0 +1,280 @@
+"""Overflow handling, the JSON/CSV exports and import hygiene.
+
+- A chain that overflows (W x 10, T = 2000) must finish silently: no numpy
+  warning, statuses `overflow` from the first non-finite step on, and exports
+  that stay strict (RFC 8259 JSON: no NaN/Infinity literals; null instead).
+- The JSON schema (bptt-lab.run/1): top-level keys, every Config field,
+  per-step values equal to the record columns, parameters by PyTorch name.
+- `import engine` must not pull in the TUI stack (textual, rich, typer).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import math
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine import Config, Run
+from engine.export import CSV_COLUMNS, SCHEMA, to_csv, to_json
+from engine.records import NUMERIC
+
+ROOT = Path(__file__).resolve().parents[2]
+OVERFLOW = dict(mode="chain", activation="linear", hidden=3, batch=2, steps=2000, init="gaussian", seed=3, scale=10)
+CONFIG_FIELDS = [f.name for f in dataclasses.fields(Config) if f.init]
+BASE_KEYS = {"schema", "preset", "config", "summary", "steps"}
+DUMP_KEYS = {"params", "inputs", "targets", "grads", "grads_raw"}
+STEP_KEYS = {"k", "t", *NUMERIC, "clip", "status"}
+
+
+def strict_loads(text: str):
+    def refuse(name):
+        raise ValueError(f"non-standard JSON constant {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.fixture(scope="module")
+def overflow_run():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run = Run(Config(**OVERFLOW))
+        summary = run.run()
+        text = to_json(run, dump=True)
+        text_plain = to_json(run)
+        table = to_csv(run)
+    return run, summary, text, text_plain, table
+
+
+# -- overflow -----------------------------------------------------------------------------
+
+
+def test_overflow_run_is_silent_and_complete(overflow_run):
+    run, summary, *_ = overflow_run  # the fixture already ran with warnings as errors
+    assert run.done and summary["done"] and summary["steps_done"] == 2000
+    assert len(run.records) == 2000
+
+
+def test_overflow_statuses(overflow_run):
+    run, summary, *_ = overflow_run
+    statuses = [r.status for r in run.records]
+    gn = run.records.columns["grad_norm"]
+    k0 = summary["overflow_k"]
+    assert k0 is not None and 1 < k0 < 2000
+    # overflow from k0 on, and only there
+    assert all(s == "overflow" for s in statuses[k0 - 1 :])
+    assert "overflow" not in statuses[: k0 - 1]
+    # k0 is the first step whose norm is not finite (computed from the column)
+    assert int(np.flatnonzero(~np.isfinite(gn))[0]) + 1 == k0
+    assert np.all(np.isfinite(gn[: k0 - 1]))
+    # the last finite norm is huge (the chain grows ~12.55x per step)
+    assert gn[k0 - 2] > 1e100
+    # before overflow it was exploding (status), and the regime says overflow
+    assert "exploding" in statuses[: k0 - 1]
+    assert summary["regime"] == "overflow"
+    assert summary["first_exploding_k"] is not None and summary["first_exploding_k"] < k0
+
+
+def source_chain_norms(scale: float, steps: int) -> np.ndarray:
+    """SPEC section 2's loop with Wh = randn(3, 3) * scale after seed(3), N = 2.
+
+    The norm ||dh||_F / N is computed without squaring overflow (scaled by
+    max|dh|), so it is finite for every finite dh whose norm is representable.
+    """
+    Wh = np.random.RandomState(3).randn(3, 3) * scale
+    dh, out = np.ones((2, 3)), []
+    with np.errstate(all="ignore"):
+        for _ in range(steps):
+            dh = dh @ Wh.T
+            m = np.max(np.abs(dh))
+            out.append(m * (np.sqrt(np.sum((dh / m) ** 2)) / 2) if np.isfinite(m) and m > 0 else np.inf)
+    return np.array(out)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine bug: ||dh||_F is computed as sqrt(sum(dh**2)), which overflows once |dh| ~ 1.3e154; "
+    "the gradient itself stays finite until k = 281, but grad_norm becomes inf and status 'overflow' from k = 140",
+)
+def test_overflow_is_reported_only_for_a_nonfinite_gradient(overflow_run):
+    run, summary, *_ = overflow_run
+    ref = source_chain_norms(10.0, 300)
+    first_inf = int(np.flatnonzero(~np.isfinite(ref))[0]) + 1
+    assert 275 < first_inf < 285  # ~ log(1.8e308) / log(12.55)
+    gn = run.records.columns["grad_norm"]
+    # at k = 140 the carried gradient is ~1.7e154 (finite): its norm must be shown, not overflow
+    assert np.isfinite(ref[139])
+    assert gn[139] == pytest.approx(ref[139], rel=1e-9)
+    assert run.records[140].status == "exploding"
+    assert summary["overflow_k"] >= first_inf - 1
+
+
+def test_overflow_chain_matches_source_before_overflow(overflow_run):
+    run, summary, *_ = overflow_run
+    ref = source_chain_norms(10.0, 2000)
+    k0 = summary["overflow_k"]
+    np.testing.assert_allclose(run.records.columns["grad_norm"][: k0 - 1], ref[: k0 - 1], rtol=1e-9)
+
+
+def test_overflow_json_is_strict(overflow_run):
+    run, summary, text, text_plain, _ = overflow_run
+    for t in (text, text_plain):
+        assert "NaN" not in t and "Infinity" not in t
+        strict_loads(t)  # raises on NaN / Infinity / -Infinity
+    doc = strict_loads(text)
+    assert set(doc) == BASE_KEYS | DUMP_KEYS
+    assert set(strict_loads(text_plain)) == BASE_KEYS
+    # non-finite values are null, finite ones kept exactly
+    gn = run.records.columns["grad_norm"]
+    for step, value in zip(doc["steps"], gn):
+        if math.isfinite(value):
+            assert step["grad_norm"] == value
+        else:
+            assert step["grad_norm"] is None and step["status"] == "overflow"
+    assert doc["summary"]["overflow_k"] == summary["overflow_k"]
+    assert doc["summary"]["grad_norm_total_raw"] is None  # the raw total is not finite
+    for name, g in run.grads_raw.items():
+        arr = np.array(doc["grads_raw"][name], dtype=object)
+        assert arr.shape == g.shape
+        null = np.vectorize(lambda v: v is None, otypes=[bool])(arr)
+        np.testing.assert_array_equal(null, ~np.isfinite(g))
+        assert np.any(null), name
+    # the inputs are finite: dumped exactly
+    np.testing.assert_array_equal(np.array(doc["inputs"]), run.inputs)
+    assert doc["targets"] is None  # chain: no readout
+
+
+def test_overflow_csv(overflow_run):
+    run, _, _, _, table = overflow_run
+    rows = list(csv.reader(io.StringIO(table)))
+    assert rows[0] == list(CSV_COLUMNS)
+    body = rows[1:]
+    assert len(body) == 2000
+    assert all(len(r) == len(CSV_COLUMNS) for r in body)
+    col = {name: i for i, name in enumerate(CSV_COLUMNS)}
+    gn = run.records.columns["grad_norm"]
+    for k, row in enumerate(body, start=1):
+        assert int(row[col["k"]]) == k and int(row[col["t"]]) == 2000 - k
+        cell = row[col["grad_norm"]]
+        if math.isfinite(gn[k - 1]):
+            assert float(cell) == gn[k - 1]
+        else:
+            assert cell == ""
+        assert row[col["status"]] == run.records[k].status
+    assert "nan" not in table.lower() and "inf" not in table.lower()
+
+
+# -- schema and round trip of a normal run ---------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=["rnn", "lstm", "gru"])
+def normal_run(request):
+    cfg = Config(cell=request.param, hidden=5, batch=3, steps=12, input_size=2, output_size=3, seed=7, clip="norm", clip_threshold=0.01, loss_on="all")
+    run = Run(cfg)
+    run.run()
+    return run
+
+
+def test_json_schema_and_round_trip(normal_run):
+    run = normal_run
+    doc = strict_loads(to_json(run, dump=True, preset="my-preset"))
+    assert set(doc) == BASE_KEYS | DUMP_KEYS
+    assert doc["schema"] == SCHEMA == "bptt-lab.run/1"
+    assert doc["preset"] == "my-preset"
+    assert set(CONFIG_FIELDS) <= set(doc["config"])
+    for name in CONFIG_FIELDS:
+        assert doc["config"][name] == getattr(run.config, name), name
+    assert len(doc["steps"]) == run.T
+    cols = run.records.columns
+    for k, step in enumerate(doc["steps"], start=1):
+        assert set(step) == STEP_KEYS
+        assert step["k"] == k and step["t"] == run.T - k
+        assert step["grad_norm"] == cols["grad_norm"][k - 1]
+        assert step["param_norm"] == cols["param_norm"][k - 1]
+        assert step["status"] == run.records[k].status
+    # the clip events survive the round trip
+    last = doc["steps"][-1]["clip"]
+    assert last["mode"] == "norm" and last["applied"] is True
+    assert last["after"] == pytest.approx(0.01, rel=1e-3)
+    H, G, D, K = 5, run.config.gates, 2, 3
+    shapes = {
+        "weight_ih_l0": (G * H, D),
+        "weight_hh_l0": (G * H, H),
+        "bias_ih_l0": (G * H,),
+        "bias_hh_l0": (G * H,),
+        "head.weight": (K, H),
+        "head.bias": (K,),
+    }
+    for key in ("params", "grads", "grads_raw"):
+        assert set(doc[key]) == set(shapes), key
+        source = getattr(run, key)
+        for name, shape in shapes.items():
+            arr = np.array(doc[key][name], dtype=np.float64)
+            assert arr.shape == shape, (key, name)
+            np.testing.assert_array_equal(arr, source[name])
+    np.testing.assert_array_equal(np.array(doc["inputs"]), run.inputs)
+    assert np.array(doc["inputs"]).shape == (12, 3, 2)
+    assert np.array(doc["targets"]).shape == (12, 3, 3)
+    # numbers that do not apply are null (cell_norm of an rnn/gru, bound of a gated cell)
+    if run.config.cell != "lstm":
+        assert all(s["cell_norm"] is None for s in doc["steps"])
+    if run.config.cell != "rnn":
+        assert all(s["bound"] is None for s in doc["steps"])
+
+
+def test_json_without_dump_has_no_arrays(normal_run):
+    doc = strict_loads(to_json(normal_run))
+    assert set(doc) == BASE_KEYS
+    assert doc["preset"] is None
+
+
+def test_csv_of_normal_run(normal_run):
+    run = normal_run
+    rows = list(csv.reader(io.StringIO(to_csv(run))))
+    assert rows[0] == list(CSV_COLUMNS) and len(rows) == run.T + 1
+    col = {name: i for i, name in enumerate(CSV_COLUMNS)}
+    for k, row in enumerate(rows[1:], start=1):
+        assert len(row) == len(CSV_COLUMNS)
+        for name in NUMERIC:
+            v = run.records.columns[name][k - 1]
+            assert (row[col[name]] == "") if not math.isfinite(v) else float(row[col[name]]) == v
+    last = rows[-1]
+    assert last[col["clip_mode"]] == "norm" and last[col["clip_applied"]] == "true"
+
+
+def test_json_of_partial_run_is_valid():
+    run = Run(Config(hidden=4, batch=2, steps=10))
+    for _ in range(3):
+        run.step()
+    doc = strict_loads(to_json(run, dump=True))
+    assert len(doc["steps"]) == 3
+    assert doc["grads"] is None and doc["grads_raw"] is None
+    assert doc["summary"]["done"] is False
+
+
+# -- import hygiene ---------------------------------------------------------------------------
+
+
+def test_engine_imports_no_ui_stack():
+    code = (
+        "import sys, json\n"
+        "import engine, engine.presets, engine.export\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'typer'))\n"
+        "print(json.dumps(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+    # the probe can see those modules when they are imported (it is not vacuous)
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sys, rich; print('rich' in sys.modules)"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert probe.stdout.strip() == "True"
