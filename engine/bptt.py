@@ -29,6 +29,8 @@ from .config import Config
 from .data import make_data
 from .diagnostics import JacobianSigma, weight_spectrum
 from .losses import loss_and_grad
+from .norms import norm as l2
+from .norms import sq_norm
 from .records import STATUSES, ClipEvent, Records
 from .seeding import streams
 from .weights import check_params, init_params, load_npz, param_shapes
@@ -112,10 +114,10 @@ class Run:
         self.grads.update({name: g.copy() for name, g in self.head_grads.items()})
         self.grads_raw = None
         self._term = np.empty_like(self.params["weight_hh_l0"])
-        self._head_sq = sum(float(np.vdot(g, g)) for g in self.head_grads.values())
+        self._head_sq = sum(sq_norm(g) for g in self.head_grads.values())
         seed = self.injection[self.T]
         with np.errstate(all="ignore"):
-            self.start_norm = float(np.linalg.norm(seed) / self.N)
+            self.start_norm = l2(seed) / self.N
         if self.window:
             self.slots = np.zeros((c.truncate + 1, self.N, self.H))
             self.slots[self.T % (c.truncate + 1)] = seed
@@ -172,7 +174,7 @@ class Run:
         cols = rec.columns
         # ||delta^T h||_F^2 = sum((delta delta^T) * (h h^T)): two N x N Gram matrices, no pass over dW.
         cols["contribution"][i] = math.sqrt(max(0.0, float(np.vdot(d_hh @ d_hh.T, h_prev @ h_prev.T))))
-        param_norm = math.sqrt(self._head_sq + sum(float(np.vdot(g[n], g[n])) for n in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")))
+        param_norm = math.sqrt(self._head_sq + sum(sq_norm(g[n]) for n in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")))
         cols["param_norm"][i] = param_norm
 
         # The gradient with respect to h_s: carried part plus the loss at step s.
@@ -195,7 +197,7 @@ class Run:
                 dh = dh + inject
             self.carried, self.carried_c = dh, dc
             total, total_c = dh, dc
-        norm = float(np.linalg.norm(total)) / self.N
+        norm = l2(total) / self.N
 
         # Derivative clipping: rescale the carried gradient as the pass runs.
         before = norm
@@ -204,8 +206,9 @@ class Run:
             if factor is not None:
                 if self.window:
                     self.slots *= factor
+                    total = total * factor
                 else:
-                    self.carried *= factor
+                    self.carried *= factor  # `total` is this same array
                 norm = norm * factor
                 rec.set_clip(k, ClipEvent("step", before, norm, factor))
         elif c.clip != "none" and not self._crossed and self._would_clip(param_norm):
@@ -216,7 +219,8 @@ class Run:
         cols["ratio"][i] = before / self._prev_norm if self._prev_norm > 0 else math.nan
         self._prev_norm = norm
         if total_c is not None:
-            cols["cell_norm"][i] = float(np.linalg.norm(total_c)) / self.N
+            # dL/dc_s in full: the carried path through c_{s+1} plus the path through h_s = o_s tanh(c_s).
+            cols["cell_norm"][i] = l2(cell.cell_gradient(s, total, total_c)) / self.N
         cols["gate_mean"][i] = cell.gate_mean(t)
         e, A = cell.jacobian_factors(t)
         cols["jacobian_sigma"][i] = self.sigma(e, A)
@@ -226,7 +230,7 @@ class Run:
             # a loss at step s adds its own gradient (triangle inequality).
             self._bound = self.bound_factor * self._bound
             if inject is not None:
-                self._bound += float(np.linalg.norm(inject)) / self.N
+                self._bound += l2(inject) / self.N
             cols["bound"][i] = self._bound
         rec.status[i] = self._status(norm, cut)
         rec.count = self.k = k
@@ -339,7 +343,7 @@ class Run:
             "clip_crossed_k": int(crossed[0]) + 1 if crossed.size else None,
             "grad_norm_total_raw": global_norm(self.grads_raw) if self.grads_raw is not None else None,
             "grad_norm_total": global_norm(grads) if grads is not None else None,
-            "grad_norms": {name: float(np.linalg.norm(g)) for name, g in grads.items()} if grads is not None else None,
+            "grad_norms": {name: l2(g) for name, g in grads.items()} if grads is not None else None,
         }
 
 

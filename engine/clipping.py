@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .norms import sq_norm
+
 AGC_EPS = 1e-3  # Brock et al. 2021
 # AGC leaves the final linear layer unclipped, as Brock et al. do.
 AGC_SKIP = ("head.weight", "head.bias")
@@ -18,7 +20,7 @@ AGC_SKIP = ("head.weight", "head.bias")
 
 def global_norm(grads: dict[str, np.ndarray]) -> float:
     """sqrt(sum over all parameter gradients g of sum(g ** 2))."""
-    return float(np.sqrt(sum(float(np.vdot(g, g)) for g in grads.values())))
+    return float(np.sqrt(sum(sq_norm(g) for g in grads.values())))
 
 
 def norm_rate(total_norm: float, max_norm: float) -> float:

@@ -217,7 +217,14 @@ class Config:
             for name, _reason in probe.inapplicable():
                 if name not in explicit:
                     values[name] = default[name].default
-        return Config(**values)
+        config = Config(**values)
+        # An explicit setting must survive: a text fixes some shapes, and a value
+        # equal to the default is not "given" for inapplicable() above.
+        for name, value in explicit.items():
+            if name != "clip_threshold" or value is not None:
+                if getattr(config, name) != value:
+                    raise ConfigError(name, f"{name} = {value!r} cannot be used here: {name} is set by text to {getattr(config, name)!r}")
+        return config
 
     def to_dict(self) -> dict[str, Any]:
         """Every resolved setting, JSON-ready."""
@@ -281,7 +288,7 @@ def _check(name: str, value: Any) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(name, f"{name} must be {spec.describe()}, got {value!r}")
         if not math.isfinite(value):
-            raise ConfigError(name, f"{name} must be a finite number, got {value!r}")
+            raise ConfigError(name, f"{name} must be {spec.describe()}, got {value!r} (not finite)")
     if (spec.low is not None and value < spec.low) or (spec.high is not None and value > spec.high):
         raise ConfigError(name, f"{name} must be {spec.describe()}, got {value:g}" if isinstance(value, float) else f"{name} must be {spec.describe()}, got {value}")
 

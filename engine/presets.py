@@ -69,7 +69,7 @@ BUILTIN: dict[str, Preset] = {
         _p(
             "step-clip",
             "The same exploding RNN with derivative clipping: the carried gradient is capped at 1.0 every step",
-            "CLIP events happen mid-pass, every step after the norm first reaches 1.0; the curve flattens at the threshold.",
+            "CLIP events happen mid-pass, at nearly every step once the norm has reached 1.0: the curve is held at the threshold.",
             **_EXPLODING_TANH,
             clip="step",
             clip_threshold=1.0,
@@ -95,7 +95,7 @@ BUILTIN: dict[str, Preset] = {
         _p(
             "irnn",
             "Identity recurrent weights with ReLU (Le, Jaitly and Hinton, 2015)",
-            "The Jacobian is the identity on active units: ratio exactly 1.00 for most steps; it steps down only where a unit was off, near the start.",
+            "The Jacobian is the identity on active units: the ratio is exactly 1.00 on most steps, and steps down only where a unit was off (its gradient stops there).",
             hidden=32, batch=1, steps=60, activation="relu", init="identity",
         ),
         _p(

@@ -113,7 +113,10 @@ def load_npz(path: str | Path, config: Config) -> dict[str, np.ndarray]:
     shapes = param_shapes(config)
     where = f"weights file {path}"
     try:
-        with np.load(path, allow_pickle=False) as data:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ConfigError("weights", f"{where}: a single array (.npy), expected a .npz of named arrays ({', '.join(shapes)})")
+        with data:
             arrays = {key: np.asarray(data[key]) for key in data.files}
     except FileNotFoundError:
         raise ConfigError("weights", f"{where}: no such file") from None

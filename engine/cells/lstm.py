@@ -71,6 +71,14 @@ class LSTMCell:
         )
         return dgates @ self.W_hh, dct * f, dgates, dgates
 
+    def cell_gradient(self, s: int, dh: np.ndarray, dc: np.ndarray) -> np.ndarray:
+        """The full dL/dc_s from dL/dh_s and the part carried through c_{s+1}:
+        h_s = o_s * tanh(c_s) adds dh_s * o_s * (1 - tanh(c_s)^2). h_0 does not depend on c_0."""
+        if s == 0:
+            return dc
+        o, tc = self.act[s - 1][:, 3 * self.tc.shape[-1] :], self.tc[s - 1]
+        return dc + dh * o * (1.0 - tc * tc)
+
     def jacobian_factors(self, t: int):
         """dh_t/dh_{t-1} holding c_{t-1}: sum over gates of diag(a_gate) W_gate."""
         i, f, g, o = np.split(self.act[t - 1], 4, axis=1)

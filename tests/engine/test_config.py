@@ -97,11 +97,6 @@ def test_non_finite_floats(field, value):
     assert field in e.message and "finite" in e.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine message gap: a NaN/inf float says only 'must be a finite number', not the allowed range "
-    "that every other numeric error states (e.g. 'a number from 0 to 1e+06')",
-)
 def test_non_finite_float_message_states_the_range():
     e = error(scale=math.nan)
     assert "from 0 to 1e+06" in e.message
@@ -199,11 +194,6 @@ def test_explicit_inapplicable_setting_is_an_error(preset, explicit, field):
     assert field in info.value.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: with_overrides decides 'given' by comparing with the default, so an explicit loss='mse' "
-    "(the default) on a text preset is silently replaced by xent instead of raising",
-)
 def test_explicit_default_valued_setting_that_text_overrides_is_an_error():
     with pytest.raises(ConfigError) as info:
         get("wig-sentence").config.with_overrides(loss="mse")

@@ -488,15 +488,6 @@ def test_lstm_cell_norm_of_c0_is_the_cell_state_gradient(cfg):
         np.testing.assert_allclose(dc[s], g, rtol=1e-6, atol=1e-9)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "engine bug (reported): the cell_norm column is documented as ||dL/dc_t||_F / N "
-        "(records.py, SPEC 4 'dL/dc_t beside dL/dh_t') but record k < T holds only the part of "
-        "dL/dc_{T-k} that arrives through c_{T-k+1} (dct * f); it omits the path "
-        "c_{T-k} -> h_{T-k} = o * tanh(c_{T-k}), i.e. dL/dh_{T-k} * o * (1 - tanh(c)^2)"
-    ),
-)
 @pytest.mark.parametrize("cfg", LSTM_CONFIGS, ids=lambda c: f"{c.loss}-{c.loss_on}")
 def test_lstm_cell_norm_is_the_cell_state_gradient(cfg):
     run = Run(cfg)

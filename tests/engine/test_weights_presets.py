@@ -188,11 +188,6 @@ def test_npz_not_an_npz(tmp_path, content):
     assert str(path) in e.message and ".npz" in e.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: load_npz uses `with np.load(path)` but a .npy file loads as an ndarray, which is not a "
-    "context manager: TypeError escapes instead of ConfigError('weights', ...)",
-)
 def test_npz_given_an_npy_file(tmp_path):
     params, cfg, _ = lstm_params_and_cfg(tmp_path)
     path = tmp_path / "weights.npy"
@@ -388,15 +383,15 @@ def test_step_clip():
     np.testing.assert_array_equal(gn[: first_reach - 1], gn_free[: first_reach - 1])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="preset text inaccurate: step-clip's look-for says CLIP happens 'every step after the norm first reaches 1.0', "
-    "but after a rescale the norm dips below 1.0 at k = 42, 43, 44, 47 (no event there)",
-)
-def test_step_clip_every_step_after_first_reach():
+def test_step_clip_holds_the_norm_at_the_threshold():
+    """'CLIP events happen mid-pass, at nearly every step once the norm has reached 1.0: the curve is held at the threshold.'"""
     run, _ = run_preset("step-clip")
     ks = [r.k for r in run.records if r.clip is not None]
-    assert ks == list(range(ks[0], run.T + 1))
+    after_first = range(ks[0], run.T + 1)
+    assert ks[0] < run.T // 2
+    assert len(ks) >= 0.85 * len(after_first)
+    norms = run.records.columns["grad_norm"][ks[0] - 1 :]
+    assert np.all(norms <= 1.0 + 1e-12) and np.median(norms) == pytest.approx(1.0)
 
 
 def test_tanh_saturation():
