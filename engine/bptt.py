@@ -67,7 +67,11 @@ class Run:
             self._readout()
         self.forward_overflow = _first_nonfinite(self.cell.h)
         self.spectrum = weight_spectrum(self.params["weight_hh_l0"], c.gates)
-        self.sigma = JacobianSigma(self.params["weight_hh_l0"], c.gates, streams(c.seed)["probe"])
+        self.sigma = JacobianSigma(self.params["weight_hh_l0"], c.gates, c.batch, streams(c.seed)["probe"])
+        # sigma of each transition's Jacobian: forward-only, filled a chunk at a time
+        # just ahead of the backward step that records it, kept across reset().
+        self._sigma = np.full(self.T, np.nan)
+        self._sigma_lo = self.T + 1
         gamma = c.gamma
         self.bound_factor = self.spectrum["sigma_max"] * gamma if gamma is not None else None
         self.window = bool(c.truncate) and c.has_readout and c.loss_on == "all"
@@ -130,7 +134,6 @@ class Run:
         self._prev_norm = self.start_norm
         self._bound = self.start_norm
         self._crossed = False
-        self.sigma.reset()
 
     def step(self):
         """One backward timestep: apply the k-th Jacobian, record, return the record."""
@@ -172,8 +175,7 @@ class Run:
         g["bias_ih_l0"] += d_ih.sum(axis=0)
         g["bias_hh_l0"] += d_hh.sum(axis=0)
         cols = rec.columns
-        # ||delta^T h||_F^2 = sum((delta delta^T) * (h h^T)): two N x N Gram matrices, no pass over dW.
-        cols["contribution"][i] = math.sqrt(max(0.0, float(np.vdot(d_hh @ d_hh.T, h_prev @ h_prev.T))))
+        cols["contribution"][i] = math.sqrt(sq_norm(self._term))
         param_norm = math.sqrt(self._head_sq + sum(sq_norm(g[n]) for n in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")))
         cols["param_norm"][i] = param_norm
 
@@ -222,8 +224,11 @@ class Run:
             # dL/dc_s in full: the carried path through c_{s+1} plus the path through h_s = o_s tanh(c_s).
             cols["cell_norm"][i] = l2(cell.cell_gradient(s, total, total_c)) / self.N
         cols["gate_mean"][i] = cell.gate_mean(t)
-        e, A = cell.jacobian_factors(t)
-        cols["jacobian_sigma"][i] = self.sigma(e, A)
+        if t < self._sigma_lo:
+            lo = max(1, t - self.sigma.chunk + 1)
+            self._sigma[lo - 1 : t] = self.sigma(*cell.jacobian_factors(lo, t + 1))
+            self._sigma_lo = lo
+        cols["jacobian_sigma"][i] = self._sigma[t - 1]
         cols["saturation"][i] = cell.saturation(t)
         if self.bound_factor is not None:
             # Pascanu, Mikolov and Bengio: each Jacobian has norm <= sigma_max(W) * gamma;

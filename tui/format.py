@@ -86,5 +86,5 @@ def summary_lines(summary: dict, preset: str | None = None) -> list[str]:
         lines.append(f"parameter gradient norm   {num(final)}{change}")
     lines.append(f"loss                      {num(summary['loss'], 6)}  [{summary['objective']}]")
     if summary["jacobian_sigma_method"] != "exact":
-        lines.append("jacobian sigma            power-iteration estimate (H > 32)")
+        lines.append("jacobian sigma            estimate for H > 32 (a lower bound, typically within 5%)")
     return lines

@@ -60,11 +60,13 @@ class GRUCell:
         d_hh = np.concatenate((da_r, da_z, da_n * r), axis=-1)
         return dh * z + d_hh @ self.W_hh, None, d_ih, d_hh
 
-    def jacobian_factors(self, t: int):
-        """J_n = diag(z) + diag(a_r) W_hr + diag(a_z) W_hz + diag(a_n) W_hn."""
-        r, z, n, hn = self.r[t - 1], self.z[t - 1], self.n[t - 1], self.hn[t - 1]
+    def jacobian_factors(self, lo: int, hi: int):
+        """Transitions lo..hi-1: J_n = diag(z) + diag(a_r) W_hr + diag(a_z) W_hz + diag(a_n) W_hn.
+        Returns e = z (S, N, H) and A (S, N, 3H)."""
+        k = slice(lo - 1, hi - 1)
+        r, z, n, hn = self.r[k], self.z[k], self.n[k], self.hn[k]
         dn = (1.0 - z) * (1.0 - n * n)
-        A = np.concatenate((dn * hn * r * (1.0 - r), (self.h[t - 1] - n) * z * (1.0 - z), dn * r), axis=1)
+        A = np.concatenate((dn * hn * r * (1.0 - r), (self.h[k] - n) * z * (1.0 - z), dn * r), axis=-1)
         return z, A
 
     def saturation(self, t: int) -> float:

@@ -25,24 +25,33 @@ class LSTMCell:
     def forward(self, x: np.ndarray) -> None:
         T, N, _ = x.shape
         H = self.W_hh.shape[1]
-        drive = x @ self.W_ih.T + self.b
-        self.h = np.zeros((T + 1, N, H))
-        self.c = np.zeros((T + 1, N, H))
-        self.act = np.empty((T, N, 4 * H))
-        self.tc = np.empty((T, N, H))
+        H2, H3 = 2 * H, 3 * H
+        act = self.act = np.matmul(x, self.W_ih.T)  # (T, N, 4H): input part, then activations in place
+        act += self.b
+        h = self.h = np.empty((T + 1, N, H))
+        c = self.c = np.empty((T + 1, N, H))
+        tc = self.tc = np.empty((T, N, H))
+        h[0] = 0.0
+        c[0] = 0.0
         W_hh_T = self.W_hh.T
         for t in range(T):
-            pre = drive[t] + self.h[t] @ W_hh_T
-            a = self.act[t]
-            a[:, : 2 * H] = sigmoid(pre[:, : 2 * H])  # i, f
-            a[:, 2 * H : 3 * H] = np.tanh(pre[:, 2 * H : 3 * H])  # g
-            a[:, 3 * H :] = sigmoid(pre[:, 3 * H :])  # o
-            i, f, g, o = np.split(a, 4, axis=1)
-            self.c[t + 1] = f * self.c[t] + i * g
-            self.tc[t] = np.tanh(self.c[t + 1])
-            self.h[t + 1] = o * self.tc[t]
+            a = act[t]
+            a += h[t] @ W_hh_T
+            # sigmoid(z) = (1 + tanh(z / 2)) / 2 on i, f, o and tanh on g: one tanh call.
+            a[:, :H2] *= 0.5
+            a[:, H3:] *= 0.5
+            np.tanh(a, out=a)
+            a[:, :H2] += 1.0
+            a[:, :H2] *= 0.5
+            a[:, H3:] += 1.0
+            a[:, H3:] *= 0.5
+            i, f, g, o = a[:, :H], a[:, H:H2], a[:, H2:H3], a[:, H3:]
+            ct = c[t + 1]
+            np.multiply(f, c[t], out=ct)
+            ct += i * g
+            np.tanh(ct, out=tc[t])
+            np.multiply(o, tc[t], out=h[t + 1])
         # Forward quantities the records show, computed in bulk once.
-        H2, H3 = 2 * H, 3 * H
         a = self.act
         low = 0.05 * 0.25  # 5% of sup s'(x) = 1/4
         sat = np.count_nonzero(a[:, :, :H2] * (1.0 - a[:, :, :H2]) < low, axis=(1, 2))
@@ -79,12 +88,13 @@ class LSTMCell:
         o, tc = self.act[s - 1][:, 3 * self.tc.shape[-1] :], self.tc[s - 1]
         return dc + dh * o * (1.0 - tc * tc)
 
-    def jacobian_factors(self, t: int):
-        """dh_t/dh_{t-1} holding c_{t-1}: sum over gates of diag(a_gate) W_gate."""
-        i, f, g, o = np.split(self.act[t - 1], 4, axis=1)
-        tc = self.tc[t - 1]
+    def jacobian_factors(self, lo: int, hi: int):
+        """Transitions lo..hi-1: dh_t/dh_{t-1} holding c_{t-1} = sum over gates of
+        diag(a_gate) W_gate. Returns None and A (S, N, 4H)."""
+        i, f, g, o = np.split(self.act[lo - 1 : hi - 1], 4, axis=-1)
+        tc = self.tc[lo - 1 : hi - 1]
         via_c = o * (1.0 - tc * tc)
-        A = np.concatenate((via_c * g * i * (1.0 - i), via_c * self.c[t - 1] * f * (1.0 - f), via_c * i * (1.0 - g * g), tc * o * (1.0 - o)), axis=1)
+        A = np.concatenate((via_c * g * i * (1.0 - i), via_c * self.c[lo - 1 : hi - 1] * f * (1.0 - f), via_c * i * (1.0 - g * g), tc * o * (1.0 - o)), axis=-1)
         return None, A
 
     def saturation(self, t: int) -> float:

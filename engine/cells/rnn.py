@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..activations import activate
+from ..activations import activate_inplace, derivative
 
 
 class RNNCell:
-    """Forward caches: h (T+1, N, H); fprime (T, N, H) = f'(net_t)."""
+    """Forward cache: h (T+1, N, H). f'(net_t) is recomputed from h_t when needed."""
 
     gates = 1
     has_cell_state = False
@@ -18,20 +18,29 @@ class RNNCell:
         self.W_hh = params["weight_hh_l0"]
         self.b = params["bias_ih_l0"] + params["bias_hh_l0"]
         self.activation, self.slope, self.gamma = activation, slope, gamma
+        self._fp_t, self._fp = None, None
 
     def forward(self, x: np.ndarray) -> None:
-        """x: (T, N, D). Fills self.h and self.fprime."""
+        """x: (T, N, D). Fills self.h; h[t+1] = f(x[t] W_ih^T + b + h[t] W_hh^T)."""
         T, N, _ = x.shape
         H = self.W_hh.shape[1]
-        drive = x @ self.W_ih.T + self.b  # (T, N, H): the input part of net_t
-        self.h = np.zeros((T + 1, N, H))
-        self.fprime = np.empty((T, N, H))
+        h = self.h = np.empty((T + 1, N, H))
+        h[0] = 0.0
+        np.matmul(x, self.W_ih.T, out=h[1:])  # the input part of every net_t
+        h[1:] += self.b
         W_hh_T = self.W_hh.T
         for t in range(T):
-            net = drive[t] + self.h[t] @ W_hh_T
-            self.h[t + 1], self.fprime[t] = activate(self.activation, net, self.slope)
+            net = h[t + 1]
+            net += h[t] @ W_hh_T
+            activate_inplace(self.activation, net, self.slope)
         # Forward quantities the records show, computed in bulk once.
-        self.saturated = np.mean(self.fprime < 0.05 * self.gamma, axis=(1, 2))
+        self.saturated = np.mean(derivative(self.activation, h[1:], self.slope) < 0.05 * self.gamma, axis=(1, 2))
+
+    def fprime(self, t: int) -> np.ndarray:
+        """f'(net_t), (N, H); kept for the step that asked last."""
+        if self._fp_t != t:
+            self._fp_t, self._fp = t, derivative(self.activation, self.h[t], self.slope)
+        return self._fp
 
     def propagate(self, t: int, dh: np.ndarray, dc: np.ndarray | None = None):
         """Backward through transition t (SPEC section 1).
@@ -39,12 +48,13 @@ class RNNCell:
         dh: (..., N, H) = dL/dh_t. Returns dL/dh_{t-1}, None (no cell state),
         and dL/dnet_t twice (input side, recurrent side), each (..., N, H).
         """
-        delta = dh * self.fprime[t - 1]  # dL/dnet_t = dL/dh_t * f'(net_t)
+        delta = dh * self.fprime(t)  # dL/dnet_t = dL/dh_t * f'(net_t)
         return delta @ self.W_hh, None, delta, delta
 
-    def jacobian_factors(self, t: int):
-        """J_n = diag(f'(net_t)) W_hh: no diagonal term, one gate."""
-        return None, self.fprime[t - 1]
+    def jacobian_factors(self, lo: int, hi: int):
+        """Transitions lo..hi-1: J_n = diag(f'(net_t)) W_hh, no diagonal term, one gate.
+        Returns None and A (S, N, H)."""
+        return None, derivative(self.activation, self.h[lo:hi], self.slope)
 
     def saturation(self, t: int) -> float:
         """Fraction of units with f'(net_t) below 5% of gamma."""
@@ -52,6 +62,3 @@ class RNNCell:
 
     def gate_mean(self, t: int) -> float:
         return float("nan")
-
-    def cell_state(self, t: int):
-        return None
