@@ -68,10 +68,11 @@ class Run:
         self.forward_overflow = _first_nonfinite(self.cell.h)
         self.spectrum = weight_spectrum(self.params["weight_hh_l0"], c.gates)
         self.sigma = JacobianSigma(self.params["weight_hh_l0"], c.gates, c.batch, streams(c.seed)["probe"])
-        # sigma of each transition's Jacobian: forward-only, filled a chunk at a time
-        # just ahead of the backward step that records it, kept across reset().
-        self._sigma = np.full(self.T, np.nan)
-        self._sigma_lo = self.T + 1
+        # What the records show about each transition (sigma of its Jacobian,
+        # saturation, gate mean) depends on the forward pass only: filled a chunk
+        # at a time just ahead of the backward step that records it, kept across reset().
+        self._sigma, self._saturation, self._gate = (np.full(self.T, np.nan) for _ in range(3))
+        self._known_from = self.T + 1  # transitions >= this are filled
         gamma = c.gamma
         self.bound_factor = self.spectrum["sigma_max"] * gamma if gamma is not None else None
         self.window = bool(c.truncate) and c.has_readout and c.loss_on == "all"
@@ -223,13 +224,11 @@ class Run:
         if total_c is not None:
             # dL/dc_s in full: the carried path through c_{s+1} plus the path through h_s = o_s tanh(c_s).
             cols["cell_norm"][i] = l2(cell.cell_gradient(s, total, total_c)) / self.N
-        cols["gate_mean"][i] = cell.gate_mean(t)
-        if t < self._sigma_lo:
-            lo = max(1, t - self.sigma.chunk + 1)
-            self._sigma[lo - 1 : t] = self.sigma(*cell.jacobian_factors(lo, t + 1))
-            self._sigma_lo = lo
+        if t < self._known_from:
+            self._describe_transitions(max(1, t - self.sigma.chunk + 1), t + 1)
+        cols["gate_mean"][i] = self._gate[t - 1]
         cols["jacobian_sigma"][i] = self._sigma[t - 1]
-        cols["saturation"][i] = cell.saturation(t)
+        cols["saturation"][i] = self._saturation[t - 1]
         if self.bound_factor is not None:
             # Pascanu, Mikolov and Bengio: each Jacobian has norm <= sigma_max(W) * gamma;
             # a loss at step s adds its own gradient (triangle inequality).
@@ -239,6 +238,15 @@ class Run:
             cols["bound"][i] = self._bound
         rec.status[i] = self._status(norm, cut)
         rec.count = self.k = k
+
+    def _describe_transitions(self, lo: int, hi: int) -> None:
+        """Fill sigma, saturation and gate means of transitions lo..hi-1."""
+        e, A, saturation, gate = self.cell.transitions(lo, hi)
+        k = slice(lo - 1, hi - 1)
+        self._sigma[k] = self.sigma(e, A)
+        self._saturation[k] = saturation
+        self._gate[k] = gate
+        self._known_from = lo
 
     def _would_clip(self, param_norm: float) -> bool:
         """Would the end-of-pass rule act on the gradients accumulated so far?"""

@@ -117,17 +117,20 @@ class JacobianSigma:
             Jv += e * self.v
         scores = (best_row, rows.sum(axis=2), np.einsum("snh,snh->sn", Jv, Jv))
         m = min(N, PER_SCORE)
-        picks = np.concatenate([np.argsort(-score, axis=1)[:, :m] for score in scores], axis=1)  # (S, 3m)
-        steps = np.repeat(np.arange(S), picks.shape[1])
-        elems = picks.ravel()
-        a = A[steps, elems].T.astype(np.float32)  # (G*H, S * 3m): candidates side by side
+        picks = np.sort(np.concatenate([np.argsort(-score, axis=1)[:, :m] for score in scores], axis=1), axis=1)
+        keep = np.ones(picks.shape, dtype=bool)
+        keep[:, 1:] = picks[:, 1:] != picks[:, :-1]  # each element once per step
+        steps = np.repeat(np.arange(S), picks.shape[1])[keep.ravel()]
+        elems = picks[keep]
+        a = A[steps, elems].T.astype(np.float32)  # (G*H, candidates): side by side
         ec = None if e is None else e[steps, elems].T.astype(np.float32)
         ritz, vectors = self._lanczos(a, ec)
-        ritz = ritz.reshape(S, -1)
-        sigma = np.maximum(bound, ritz.max(axis=1))
-        first = int(np.argmax(ritz[0]))  # the chunk's earliest transition: the next chunk continues from it
-        if np.isfinite(vectors[:, first]).all() and np.any(vectors[:, first]):
-            self.v = vectors[:, first] / np.linalg.norm(vectors[:, first])
+        sigma = bound.copy()
+        np.maximum.at(sigma, steps, ritz)
+        mine = np.flatnonzero(steps == 0)  # the chunk's earliest transition: the next chunk continues from it
+        best = int(mine[np.argmax(ritz[mine])])
+        if np.isfinite(vectors[:, best]).all() and np.any(vectors[:, best]):
+            self.v = vectors[:, best] / np.linalg.norm(vectors[:, best])
         return sigma
 
     def _lanczos(self, a: np.ndarray, e: np.ndarray | None):

@@ -38,13 +38,6 @@ class GRUCell:
             n = np.tanh(drive[t, :, 2 * H :] + r * rec[:, 2 * H :])
             self.r[t], self.z[t], self.n[t], self.hn[t] = r, z, n, rec[:, 2 * H :]
             self.h[t + 1] = (1.0 - z) * n + z * self.h[t]
-        # Forward quantities the records show, computed in bulk once.
-        low = 0.05 * 0.25  # 5% of sup s'(x) = 1/4
-        sat = np.count_nonzero(self.r * (1.0 - self.r) < low, axis=(1, 2)) + np.count_nonzero(self.z * (1.0 - self.z) < low, axis=(1, 2))
-        sat += np.count_nonzero(1.0 - self.n**2 < 0.05, axis=(1, 2))
-        self.saturated = sat / (3 * N * H)
-        self.update_mean = np.mean(self.z, axis=(1, 2))
-
     def propagate(self, t: int, dh: np.ndarray, dc: np.ndarray | None = None):
         """Backward through transition t. dh: (..., N, H) = dL/dh_t.
 
@@ -60,22 +53,20 @@ class GRUCell:
         d_hh = np.concatenate((da_r, da_z, da_n * r), axis=-1)
         return dh * z + d_hh @ self.W_hh, None, d_ih, d_hh
 
-    def jacobian_factors(self, lo: int, hi: int):
-        """Transitions lo..hi-1: J_n = diag(z) + diag(a_r) W_hr + diag(a_z) W_hz + diag(a_n) W_hn.
-        Returns e = z (S, N, H) and A (S, N, 3H)."""
+    def transitions(self, lo: int, hi: int):
+        """What the records show about transitions lo..hi-1, from the forward pass.
+
+        Returns the Jacobian factors of J_n = diag(z) + diag(a_r) W_hr +
+        diag(a_z) W_hz + diag(a_n) W_hn (e = z (S, N, H), A (S, N, 3H)), the
+        fraction of gate derivatives (r, z: sigmoid; n: tanh) below 5% of their
+        maximum (S,), and the mean update gate z_t (S,): the weight of the
+        direct path h_{t-1} -> h_t.
+        """
         k = slice(lo - 1, hi - 1)
         r, z, n, hn = self.r[k], self.z[k], self.n[k], self.hn[k]
-        dn = (1.0 - z) * (1.0 - n * n)
-        A = np.concatenate((dn * hn * r * (1.0 - r), (self.h[k] - n) * z * (1.0 - z), dn * r), axis=-1)
-        return z, A
-
-    def saturation(self, t: int) -> float:
-        """Fraction of gate derivatives (r, z: sigmoid; n: tanh) below 5% of their maximum."""
-        return float(self.saturated[t - 1])
-
-    def gate_mean(self, t: int) -> float:
-        """Mean update gate z_t: the weight of the direct path h_{t-1} -> h_t."""
-        return float(self.update_mean[t - 1])
-
-    def cell_state(self, t: int):
-        return None
+        dr, dz, dnn = r * (1.0 - r), z * (1.0 - z), 1.0 - n * n
+        dn = (1.0 - z) * dnn
+        A = np.concatenate((dn * hn * dr, (self.h[k] - n) * dz, dn * r), axis=-1)
+        low = 0.05 * 0.25  # 5% of sup s'(x) = 1/4
+        count = np.count_nonzero(dr < low, axis=(1, 2)) + np.count_nonzero(dz < low, axis=(1, 2)) + np.count_nonzero(dnn < 0.05, axis=(1, 2))
+        return z, A, count / (3 * n[0].size), np.mean(z, axis=(1, 2))

@@ -51,16 +51,6 @@ class LSTMCell:
             ct += i * g
             np.tanh(ct, out=tc[t])
             np.multiply(o, tc[t], out=h[t + 1])
-        # Forward quantities the records show, computed in bulk once.
-        a = self.act
-        low = 0.05 * 0.25  # 5% of sup s'(x) = 1/4
-        sat = np.count_nonzero(a[:, :, :H2] * (1.0 - a[:, :, :H2]) < low, axis=(1, 2))
-        sat += np.count_nonzero(a[:, :, H3:] * (1.0 - a[:, :, H3:]) < low, axis=(1, 2))
-        sat += np.count_nonzero(1.0 - a[:, :, H2:H3] ** 2 < 0.05, axis=(1, 2))
-        sat += np.count_nonzero(1.0 - self.tc**2 < 0.05, axis=(1, 2))
-        self.saturated = sat / (5 * N * H)
-        self.forget_mean = np.mean(a[:, :, H:H2], axis=(1, 2))
-
     def propagate(self, t: int, dh: np.ndarray, dc: np.ndarray | None):
         """Backward through transition t.
 
@@ -88,22 +78,23 @@ class LSTMCell:
         o, tc = self.act[s - 1][:, 3 * self.tc.shape[-1] :], self.tc[s - 1]
         return dc + dh * o * (1.0 - tc * tc)
 
-    def jacobian_factors(self, lo: int, hi: int):
-        """Transitions lo..hi-1: dh_t/dh_{t-1} holding c_{t-1} = sum over gates of
-        diag(a_gate) W_gate. Returns None and A (S, N, 4H)."""
-        i, f, g, o = np.split(self.act[lo - 1 : hi - 1], 4, axis=-1)
-        tc = self.tc[lo - 1 : hi - 1]
-        via_c = o * (1.0 - tc * tc)
-        A = np.concatenate((via_c * g * i * (1.0 - i), via_c * self.c[lo - 1 : hi - 1] * f * (1.0 - f), via_c * i * (1.0 - g * g), tc * o * (1.0 - o)), axis=-1)
-        return None, A
+    def transitions(self, lo: int, hi: int):
+        """What the records show about transitions lo..hi-1, from the forward pass.
 
-    def saturation(self, t: int) -> float:
-        """Fraction of gate (i, f, g, o) and tanh(c) derivatives below 5% of their maximum."""
-        return float(self.saturated[t - 1])
-
-    def gate_mean(self, t: int) -> float:
-        """Mean forget gate f_t: the factor on the cell path dc_t/dc_{t-1}."""
-        return float(self.forget_mean[t - 1])
-
-    def cell_state(self, t: int) -> np.ndarray:
-        return self.c[t]
+        Returns the Jacobian factors of dh_t/dh_{t-1} holding c_{t-1}
+        (sum over gates of diag(a_gate) W_gate: e None, A (S, N, 4H)), the
+        fraction of gate (i, f, g, o) and tanh(c_t) derivatives below 5% of
+        their maximum (S,), and the mean forget gate f_t (S,): the factor on
+        the cell path dc_t/dc_{t-1}.
+        """
+        k = slice(lo - 1, hi - 1)
+        i, f, g, o = np.split(self.act[k], 4, axis=-1)
+        tc = self.tc[k]
+        di, df, do = i * (1.0 - i), f * (1.0 - f), o * (1.0 - o)
+        dg, dtc = 1.0 - g * g, 1.0 - tc * tc
+        via_c = o * dtc
+        A = np.concatenate((via_c * g * di, via_c * self.c[k] * df, via_c * i * dg, tc * do), axis=-1)
+        low = 0.05 * 0.25  # 5% of sup s'(x) = 1/4
+        count = sum(np.count_nonzero(d < low, axis=(1, 2)) for d in (di, df, do))
+        count += np.count_nonzero(dg < 0.05, axis=(1, 2)) + np.count_nonzero(dtc < 0.05, axis=(1, 2))
+        return None, A, count / (5 * tc[0].size), np.mean(f, axis=(1, 2))

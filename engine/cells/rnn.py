@@ -33,8 +33,6 @@ class RNNCell:
             net = h[t + 1]
             net += h[t] @ W_hh_T
             activate_inplace(self.activation, net, self.slope)
-        # Forward quantities the records show, computed in bulk once.
-        self.saturated = np.mean(derivative(self.activation, h[1:], self.slope) < 0.05 * self.gamma, axis=(1, 2))
 
     def fprime(self, t: int) -> np.ndarray:
         """f'(net_t), (N, H); kept for the step that asked last."""
@@ -51,14 +49,13 @@ class RNNCell:
         delta = dh * self.fprime(t)  # dL/dnet_t = dL/dh_t * f'(net_t)
         return delta @ self.W_hh, None, delta, delta
 
-    def jacobian_factors(self, lo: int, hi: int):
-        """Transitions lo..hi-1: J_n = diag(f'(net_t)) W_hh, no diagonal term, one gate.
-        Returns None and A (S, N, H)."""
-        return None, derivative(self.activation, self.h[lo:hi], self.slope)
+    def transitions(self, lo: int, hi: int):
+        """What the records show about transitions lo..hi-1, from the forward pass.
 
-    def saturation(self, t: int) -> float:
-        """Fraction of units with f'(net_t) below 5% of gamma."""
-        return float(self.saturated[t - 1])
-
-    def gate_mean(self, t: int) -> float:
-        return float("nan")
+        Returns the Jacobian factors of J_n = diag(f'(net_t)) W_hh (no
+        diagonal term: None; A = f'(net_t), (S, N, H)), the fraction of units
+        with f' below 5% of gamma (S,), and no gate means (NaN).
+        """
+        fp = derivative(self.activation, self.h[lo:hi], self.slope)
+        saturation = np.mean(fp < 0.05 * self.gamma, axis=(1, 2))
+        return None, fp, saturation, np.full(hi - lo, np.nan)
