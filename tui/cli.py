@@ -22,7 +22,7 @@ from typer.core import TyperGroup
 
 from engine import config as cfg
 from engine.config import ConfigError
-from engine.presets import DEFAULT_PRESET, Preset, get, registry
+from engine.presets import BUILTIN, DEFAULT_PRESET, Preset, get, registry
 
 PROG = "bptt-lab"
 
@@ -146,6 +146,10 @@ Overrides = dict(
     explode_threshold=Annotated[Optional[float], _opt("--explode-threshold", panel=_C, field="explode_threshold")],
 )
 
+# The preset is free text, not an Enum: a --preset-file adds names at run time.
+# Unknown names get the closest matches.
+PRESET_HELP = "Preset: " + ", ".join(BUILTIN) + ", or one from --preset-file (bptt-lab presets describes them)."
+
 PresetFile = Annotated[Optional[Path], typer.Option("--preset-file", help="TOML file of extra presets (keys: the flag names).", metavar="FILE.toml", rich_help_panel=_R)]
 
 
@@ -187,7 +191,7 @@ def _guard(fn):
 @app.command("run")
 @_guard
 def run_command(
-    preset: Annotated[str, typer.Argument(help="Preset name (bptt-lab presets lists them).", show_default=True)] = DEFAULT_PRESET,
+    preset: Annotated[str, typer.Argument(help=PRESET_HELP, show_default=True)] = DEFAULT_PRESET,
     mode: Overrides["mode"] = None,
     cell: Overrides["cell"] = None,
     activation: Overrides["activation"] = None,

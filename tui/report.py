@@ -98,11 +98,12 @@ def chart_text(run: Run, preset: Preset, width: int | None = None, height: int =
 
     cols = run.records.columns
     k = np.arange(1, run.k + 1)
-    series = [("|dL/dh|", cols["grad_norm"][: run.k])]
+    # Distinct markers, so the series stay apart without colour (NO_COLOR, CI logs).
+    series = [("|dL/dh|", cols["grad_norm"][: run.k], "hd")]
     if run.cell.has_cell_state:
-        series.append(("|dL/dc|", cols["cell_norm"][: run.k]))
+        series.append(("|dL/dc|", cols["cell_norm"][: run.k], "+"))
     if run.bound_factor is not None:
-        series.append(("bound", cols["bound"][: run.k]))
+        series.append(("bound", cols["bound"][: run.k], "dot"))
     notes = []
     plt.clear_figure()
     plt.plot_size(width or min(shutil.get_terminal_size((100, 24)).columns, 120), height)
@@ -110,14 +111,14 @@ def chart_text(run: Run, preset: Preset, width: int | None = None, height: int =
     if not color:
         plt.theme("clear")
     lows, highs = [], []
-    for label, values in series:
+    for label, values, marker in series:
         ok = np.isfinite(values) & (values > 0)
         if not ok.any():
             continue
         y = np.log10(values[ok])
         lows.append(y.min())
         highs.append(y.max())
-        plt.plot(k[ok].tolist(), y.tolist(), label=label, marker="braille")
+        plt.plot(k[ok].tolist(), y.tolist(), label=label, marker=marker)
         dropped = run.k - int(ok.sum())
         if dropped and label == "|dL/dh|":
             notes.append(f"{dropped} step(s) not drawn (zero or not finite: see the status column)")
