@@ -11,10 +11,13 @@ import math
 from engine.records import ClipEvent, StepRecord
 
 
-def num(x: float | None, digits: int = 3) -> str:
-    """A compact number: 1.23e-05, 0.532, 249, or '-' where it does not apply."""
+def num(x: float | None, digits: int = 3, na: str = "-") -> str:
+    """A compact number: 1.23e-05, 0.532, 249; `na` for NaN or None.
+
+    Pass na="nan" for quantities that always apply, so that a value lost to
+    overflow does not read as "does not apply"."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "-"
+        return na
     if math.isinf(x):
         return "inf" if x > 0 else "-inf"
     if x == 0:
@@ -66,7 +69,7 @@ def summary_lines(summary: dict, preset: str | None = None) -> list[str]:
     lines.append(f"singular values of W_hh   {sv}")
     lines.append(f"verdict                   {verdict(summary)}")
     lines.append(f"mean growth per step      x{num(summary['mean_growth'])}  ({summary['regime']})")
-    lines.append(f"gradient norm             start {num(summary['start_norm'])}, final {num(summary['final_norm'])}")
+    lines.append(f"gradient norm             start {num(summary['start_norm'], na='nan')}, final {num(summary['final_norm'], na='nan')}")
     if summary.get("final_cell_norm") is not None:
         lines.append(f"cell-state gradient       final {num(summary['final_cell_norm'])}")
     for key, label in (("first_vanishing_k", "vanished at"), ("first_exploding_k", "exploded at"), ("overflow_k", "overflow at")):
@@ -80,11 +83,11 @@ def summary_lines(summary: dict, preset: str | None = None) -> list[str]:
         lines.append(f"clip events               {clips}{where}")
         if summary.get("clip_crossed_k"):
             lines.append(f"threshold first crossed   k = {summary['clip_crossed_k']}")
-    if summary.get("grad_norm_total") is not None:
+    if summary.get("done"):
         raw, final = summary["grad_norm_total_raw"], summary["grad_norm_total"]
-        change = f" (before clipping {num(raw)})" if raw != final else ""
-        lines.append(f"parameter gradient norm   {num(final)}{change}")
-    lines.append(f"loss                      {num(summary['loss'], 6)}  [{summary['objective']}]")
+        change = f" (before clipping {num(raw)})" if summary["clip_events"] and raw != final else ""
+        lines.append(f"parameter gradient norm   {num(final, na='not finite')}{change}")
+    lines.append(f"loss                      {num(summary['loss'], 6, na='not finite')}  [{summary['objective']}]")
     if summary["jacobian_sigma_method"] != "exact":
         lines.append("jacobian sigma            estimate for H > 32 (a lower bound, typically within 5%)")
     return lines

@@ -57,7 +57,7 @@ def table_text(run: Run, preset: Preset, color: bool = False) -> str:
     table.add_column("|grad|", justify="right")
     table.add_column("events")
     for r in run.records:
-        row = [str(r.k), str(r.t), num(r.grad_norm), num(r.ratio)]
+        row = [str(r.k), str(r.t), num(r.grad_norm, na="nan"), num(r.ratio)]
         if c.cell == "lstm":
             row.append(num(r.cell_norm))
         if gated:
@@ -65,7 +65,7 @@ def table_text(run: Run, preset: Preset, color: bool = False) -> str:
         row += [num(r.jacobian_sigma), percent(r.saturation)]
         if not gated:
             row.append(num(r.bound))
-        row += [num(r.contribution), num(r.param_norm), " ".join(x for x in (clip_text(r.clip), status_tag(r)) if x)]
+        row += [num(r.contribution, na="nan"), num(r.param_norm, na="nan"), " ".join(x for x in (clip_text(r.clip), status_tag(r)) if x)]
         table.add_row(*row, style=STATUS_STYLE[r.status] or ("magenta" if r.clip else ""))
     console, buf = _console(color)
     console.print(table)

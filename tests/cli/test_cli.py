@@ -267,3 +267,14 @@ def test_missing_and_misshaped_weights_are_explained(tmp_path):
 
 def test_an_unwritable_output_is_a_usage_error(tmp_path):
     assert_usage_error(invoke("run", "seed-explode", "--format", "csv", "--output", str(tmp_path / "no" / "dir" / "x.csv")), "--output")
+
+
+def test_an_overflowing_run_is_reported_not_crashed():
+    result = invoke("run", "seed-explode", "--scale", "10", "-T", "2000")
+    assert result.exit_code == 0 and result.stderr == ""
+    rows = {line.split()[0]: line for line in result.stdout.splitlines() if line.strip()[:1].isdigit()}
+    # the source's chain: |dh| passes 1.8e308 after 280 multiplications by W (spectral radius 12.6)
+    assert "OVERFLOW" in rows["280"] and "inf" in rows["280"].split()[2]
+    assert "OVERFLOW" not in rows["279"]
+    assert "overflow at               k = 280" in result.stdout
+    assert "loss                      not finite" in result.stdout
