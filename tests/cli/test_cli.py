@@ -269,12 +269,29 @@ def test_an_unwritable_output_is_a_usage_error(tmp_path):
     assert_usage_error(invoke("run", "seed-explode", "--format", "csv", "--output", str(tmp_path / "no" / "dir" / "x.csv")), "--output")
 
 
+def first_unrepresentable_k(scale: float, T: int) -> int:
+    """SPEC section 2's chain with Wh * scale, tracked in log space: the first k
+    whose norm ||dh||_F / N exceeds the largest float."""
+    saved = np.random.get_state()
+    np.random.seed(3)
+    Wh = np.random.randn(3, 3) * scale
+    np.random.set_state(saved)
+    dh, log_scale = np.ones((2, 3)), 0.0
+    for k in range(1, T + 1):
+        dh = dh @ Wh.T
+        m = np.abs(dh).max()
+        dh, log_scale = dh / m, log_scale + np.log(m)
+        if log_scale + np.log(np.sqrt(np.sum(dh**2)) / 2) > np.log(np.finfo(float).max):
+            return k
+    raise AssertionError("no overflow")
+
+
 def test_an_overflowing_run_is_reported_not_crashed():
     result = invoke("run", "seed-explode", "--scale", "10", "-T", "2000")
     assert result.exit_code == 0 and result.stderr == ""
+    k = first_unrepresentable_k(10.0, 2000)
     rows = {line.split()[0]: line for line in result.stdout.splitlines() if line.strip()[:1].isdigit()}
-    # the source's chain: |dh| passes 1.8e308 after 280 multiplications by W (spectral radius 12.6)
-    assert "OVERFLOW" in rows["280"] and "inf" in rows["280"].split()[2]
-    assert "OVERFLOW" not in rows["279"]
-    assert "overflow at               k = 280" in result.stdout
+    assert "OVERFLOW" in rows[str(k)] and rows[str(k)].split()[2] == "inf"
+    assert "OVERFLOW" not in rows[str(k - 1)]
+    assert f"overflow at               k = {k}" in result.stdout
     assert "loss                      not finite" in result.stdout
