@@ -122,7 +122,7 @@ class Run:
         self._head_sq = sum(sq_norm(g) for g in self.head_grads.values())
         seed = self.injection[self.T]
         with np.errstate(all="ignore"):
-            self.start_norm = l2(seed) / self.N
+            self.start_norm = l2(seed, self.N)
         if self.window:
             self.slots = np.zeros((c.truncate + 1, self.N, self.H))
             self.slots[self.T % (c.truncate + 1)] = seed
@@ -200,7 +200,7 @@ class Run:
                 dh = dh + inject
             self.carried, self.carried_c = dh, dc
             total, total_c = dh, dc
-        norm = l2(total) / self.N
+        norm = l2(total, self.N)
 
         # Derivative clipping: rescale the carried gradient as the pass runs.
         before = norm
@@ -223,7 +223,7 @@ class Run:
         self._prev_norm = norm
         if total_c is not None:
             # dL/dc_s in full: the carried path through c_{s+1} plus the path through h_s = o_s tanh(c_s).
-            cols["cell_norm"][i] = l2(cell.cell_gradient(s, total, total_c)) / self.N
+            cols["cell_norm"][i] = l2(cell.cell_gradient(s, total, total_c), self.N)
         if t < self._known_from:
             self._describe_transitions(max(1, t - self.sigma.chunk + 1), t + 1)
         cols["gate_mean"][i] = self._gate[t - 1]
@@ -234,7 +234,7 @@ class Run:
             # a loss at step s adds its own gradient (triangle inequality).
             self._bound = self.bound_factor * self._bound
             if inject is not None:
-                self._bound += l2(inject) / self.N
+                self._bound += l2(inject, self.N)
             cols["bound"][i] = self._bound
         rec.status[i] = self._status(norm, cut)
         rec.count = self.k = k

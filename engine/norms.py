@@ -23,17 +23,17 @@ def sq_norm(x: np.ndarray) -> float:
     return r * r  # float multiplication gives inf; ** would raise
 
 
-def norm(x: np.ndarray) -> float:
-    """||x||_2 (Frobenius for matrices); inf only when the norm really is, NaN if x holds one."""
+def norm(x: np.ndarray, per: float = 1.0) -> float:
+    """||x||_2 / per (Frobenius for matrices); inf only when that quotient really is, NaN if x holds one."""
     s = float(np.vdot(x, x))
     if math.isfinite(s):
-        return math.sqrt(s)
-    return _scaled(x)
+        return math.sqrt(s) / per
+    return _scaled(x, per)
 
 
-def _scaled(x: np.ndarray) -> float:
+def _scaled(x: np.ndarray, per: float = 1.0) -> float:
     with np.errstate(all="ignore"):
         m = float(np.max(np.abs(x))) if x.size else 0.0
         if not math.isfinite(m) or m == 0.0:
             return m if not np.any(np.isnan(x)) else math.nan
-        return m * math.sqrt(float(np.vdot(x / m, x / m)))
+        return (m / per) * math.sqrt(float(np.vdot(x / m, x / m)))
