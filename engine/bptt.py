@@ -24,13 +24,13 @@ import math
 import numpy as np
 
 from .cells import CELLS
-from .clipping import AGC_EPS, agc_exceeds, clip_agc, clip_by_norm, clip_by_value, global_norm, norm_rate, step_factor
+from .clipping import UnitClip, clip_by_norm, clip_by_value, global_norm, step_factor
 from .config import Config
 from .data import make_data
 from .diagnostics import JacobianSigma, weight_spectrum
 from .losses import loss_and_grad
+from .norms import joint_norm
 from .norms import norm as l2
-from .norms import sq_norm
 from .records import STATUSES, ClipEvent, Records
 from .seeding import streams
 from .weights import check_params, init_params, load_npz, param_shapes
@@ -67,7 +67,7 @@ class Run:
             self._readout()
         self.forward_overflow = _first_nonfinite(self.cell.h)
         self.spectrum = weight_spectrum(self.params["weight_hh_l0"], c.gates)
-        self.sigma = JacobianSigma(self.params["weight_hh_l0"], c.gates, c.batch, streams(c.seed)["probe"])
+        self.jacobian = JacobianSigma(self.params["weight_hh_l0"], c.gates, c.batch, streams(c.seed)["probe"])
         # What the records show about each transition (sigma of its Jacobian,
         # saturation, gate mean) depends on the forward pass only: filled a chunk
         # at a time just ahead of the backward step that records it, kept across reset().
@@ -75,7 +75,10 @@ class Run:
         self._known_from = self.T + 1  # transitions >= this are filled
         gamma = c.gamma
         self.bound_factor = self.spectrum["sigma_max"] * gamma if gamma is not None else None
+        self._agc = UnitClip(self.params) if c.clip == "agc" else None
         self.window = bool(c.truncate) and c.has_readout and c.loss_on == "all"
+        # Ages run from 0 to T, so truncate >= T cuts nothing: cap the window there.
+        self.window_size = min(c.truncate, self.T) + 1
         self.reset()
 
     # -- forward side -----------------------------------------------------------
@@ -119,13 +122,13 @@ class Run:
         self.grads.update({name: g.copy() for name, g in self.head_grads.items()})
         self.grads_raw = None
         self._term = np.empty_like(self.params["weight_hh_l0"])
-        self._head_sq = sum(sq_norm(g) for g in self.head_grads.values())
+        self._head_norms = [l2(g) for g in self.head_grads.values()]
         seed = self.injection[self.T]
         with np.errstate(all="ignore"):
             self.start_norm = l2(seed, self.N)
         if self.window:
-            self.slots = np.zeros((c.truncate + 1, self.N, self.H))
-            self.slots[self.T % (c.truncate + 1)] = seed
+            self.slots = np.zeros((self.window_size, self.N, self.H))
+            self.slots[self.T % self.window_size] = seed
             self.carried = None
         else:
             self.carried = seed.copy()
@@ -176,16 +179,15 @@ class Run:
         g["bias_ih_l0"] += d_ih.sum(axis=0)
         g["bias_hh_l0"] += d_hh.sum(axis=0)
         cols = rec.columns
-        cols["contribution"][i] = math.sqrt(sq_norm(self._term))
-        param_norm = math.sqrt(self._head_sq + sum(sq_norm(g[n]) for n in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")))
+        cols["contribution"][i] = l2(self._term)
+        param_norm = joint_norm(self._head_norms + [l2(g[n]) for n in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")])
         cols["param_norm"][i] = param_norm
 
         # The gradient with respect to h_s: carried part plus the loss at step s.
         cut = bool(c.truncate) and k > c.truncate
         inject = self.injection.get(s) if s >= 1 else None
         if self.window:
-            W = c.truncate + 1
-            slot = s % W  # the output leaving the window (age truncate + 1) shares it
+            slot = s % self.window_size  # the output leaving the window (age truncate + 1) shares it
             dh[slot] = inject if inject is not None else 0.0
             if dc is not None:
                 dc[slot] = 0.0
@@ -214,9 +216,11 @@ class Run:
                     self.carried *= factor  # `total` is this same array
                 norm = norm * factor
                 rec.set_clip(k, ClipEvent("step", before, norm, factor))
-        elif c.clip != "none" and not self._crossed and self._would_clip(param_norm):
-            self._crossed = True
-            rec.set_clip(k, ClipEvent(c.clip, param_norm, None, None, applied=False))
+        elif c.clip != "none" and not self._crossed:
+            measure = self._clip_measure(param_norm)
+            if measure + (1e-6 if c.clip == "norm" else 0.0) > c.clip_threshold:
+                self._crossed = True
+                rec.set_clip(k, ClipEvent(c.clip, measure, None, None, applied=False))
 
         cols["grad_norm"][i] = norm
         cols["ratio"][i] = before / self._prev_norm if self._prev_norm > 0 else math.nan
@@ -225,7 +229,7 @@ class Run:
             # dL/dc_s in full: the carried path through c_{s+1} plus the path through h_s = o_s tanh(c_s).
             cols["cell_norm"][i] = l2(cell.cell_gradient(s, total, total_c), self.N)
         if t < self._known_from:
-            self._describe_transitions(max(1, t - self.sigma.chunk + 1), t + 1)
+            self._describe_transitions(max(1, t - self.jacobian.chunk + 1), t + 1)
         cols["gate_mean"][i] = self._gate[t - 1]
         cols["jacobian_sigma"][i] = self._sigma[t - 1]
         cols["saturation"][i] = self._saturation[t - 1]
@@ -236,29 +240,31 @@ class Run:
             if inject is not None:
                 self._bound += l2(inject, self.N)
             cols["bound"][i] = self._bound
-        rec.status[i] = self._status(norm, cut)
+        rec.status[i] = self._status(norm, param_norm, cut)
         rec.count = self.k = k
 
     def _describe_transitions(self, lo: int, hi: int) -> None:
         """Fill sigma, saturation and gate means of transitions lo..hi-1."""
         e, A, saturation, gate = self.cell.transitions(lo, hi)
         k = slice(lo - 1, hi - 1)
-        self._sigma[k] = self.sigma(e, A)
+        self._sigma[k] = self.jacobian(e, A)
         self._saturation[k] = saturation
         self._gate[k] = gate
         self._known_from = lo
 
-    def _would_clip(self, param_norm: float) -> bool:
-        """Would the end-of-pass rule act on the gradients accumulated so far?"""
+    def _clip_measure(self, param_norm: float) -> float:
+        """What the end-of-pass rule compares with its threshold, on the gradients so far:
+        norm: the global norm (the rule acts when max_norm / (norm + 1e-6) < 1);
+        value: the largest |g|; agc: the largest unit ratio ||G_i|| / max(||W_i||, eps)."""
         c = self.config
         if c.clip == "norm":
-            return norm_rate(param_norm, c.clip_threshold) < 1.0
+            return param_norm
         if c.clip == "value":
-            return any(bool(np.any(np.abs(g) > c.clip_threshold)) for g in self.grads.values())
-        return agc_exceeds(self.grads, self.params, c.clip_threshold)
+            return max(max(float(g.max()), -float(g.min())) for g in self.grads.values())
+        return self._agc.worst_ratio(self.grads)
 
-    def _status(self, norm: float, cut: bool) -> int:
-        if not math.isfinite(norm):
+    def _status(self, norm: float, param_norm: float, cut: bool) -> int:
+        if not (math.isfinite(norm) and math.isfinite(param_norm)):
             return OVERFLOW
         if cut:
             return TRUNCATED
@@ -281,7 +287,7 @@ class Run:
         elif c.clip == "value":
             applied = clip_by_value(self.grads, c.clip_threshold)
         elif c.clip == "agc":
-            applied = clip_agc(self.grads, self.params, c.clip_threshold)
+            applied = self._agc.clip(self.grads, c.clip_threshold)
         if applied:
             after = global_norm(self.grads)
             self.records.set_clip(self.T, ClipEvent(c.clip, before, after, after / before if before > 0 else math.nan))
@@ -341,7 +347,7 @@ class Run:
             "gamma": gamma,
             "sigma_gamma": product,
             "vanishing_guaranteed": (product < 1.0) if product is not None else None,
-            "jacobian_sigma_method": self.sigma.method,
+            "jacobian_sigma_method": self.jacobian.method,
             "start_norm": self.start_norm,
             "final_norm": float(cols["grad_norm"][k - 1]) if k else None,
             "final_cell_norm": float(cols["cell_norm"][k - 1]) if k and self.cell.has_cell_state else None,
@@ -371,4 +377,4 @@ def _first_nonfinite(h: np.ndarray) -> int | None:
     return int(hits[0]) if hits.size else None
 
 
-__all__ = ["Run", "RunComplete", "AGC_EPS"]
+__all__ = ["Run", "RunComplete"]

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .norms import sq_norm
+from .norms import joint_norm
+from .norms import norm as l2
 
 AGC_EPS = 1e-3  # Brock et al. 2021
 # AGC leaves the final linear layer unclipped, as Brock et al. do.
@@ -20,17 +21,12 @@ AGC_SKIP = ("head.weight", "head.bias")
 
 def global_norm(grads: dict[str, np.ndarray]) -> float:
     """sqrt(sum over all parameter gradients g of sum(g ** 2))."""
-    return float(np.sqrt(sum(sq_norm(g) for g in grads.values())))
-
-
-def norm_rate(total_norm: float, max_norm: float) -> float:
-    """The source's rule: rate = max_norm / (total_norm + 1e-6); it acts when rate < 1."""
-    return max_norm / (total_norm + 1e-6)
+    return joint_norm([l2(g) for g in grads.values()])
 
 
 def clip_by_norm(grads: dict[str, np.ndarray], max_norm: float) -> float | None:
     """Scale every gradient in place by the rate if rate < 1. Returns the rate applied."""
-    rate = norm_rate(global_norm(grads), max_norm)
+    rate = max_norm / (global_norm(grads) + 1e-6)  # the source's rule; it acts when rate < 1
     if not rate < 1.0:
         return None
     for g in grads.values():
@@ -46,33 +42,39 @@ def clip_by_value(grads: dict[str, np.ndarray], c: float) -> bool:
     return changed
 
 
-def _unit_norms(x: np.ndarray) -> np.ndarray:
-    """Norm of each unit: a weight's row (its fan-in), a bias's element."""
-    return np.abs(x) if x.ndim == 1 else np.sqrt(np.sum(x * x, axis=1, keepdims=True))
+def unit_norms(x: np.ndarray) -> np.ndarray:
+    """Norm of each unit, shaped to broadcast against x: a weight matrix's rows
+    (fan-in, PyTorch's (out, in) layout); a bias vector is one unit, as in
+    Brock et al.'s unitwise_norm."""
+    if x.ndim == 1:
+        return np.full(x.shape, np.sqrt(np.vdot(x, x)))
+    return np.sqrt(np.sum(x * x, axis=1, keepdims=True))
 
 
-def agc_exceeds(grads: dict[str, np.ndarray], params: dict[str, np.ndarray], lam: float) -> bool:
-    for name, g in grads.items():
-        if name in AGC_SKIP:
-            continue
-        if np.any(_unit_norms(g) > lam * np.maximum(_unit_norms(params[name]), AGC_EPS)):
-            return True
-    return False
+class UnitClip:
+    """Adaptive gradient clipping (Brock, De, Smith and Simonyan, 2021): where
+    ||G_i|| / max(||W_i||, eps) > lambda, G_i <- lambda * max(||W_i||, eps) * G_i / ||G_i||.
+    The parameters do not change during a run, so their unit norms are kept."""
 
+    def __init__(self, params: dict[str, np.ndarray]):
+        self.floor = {name: np.maximum(unit_norms(p), AGC_EPS) for name, p in params.items() if name not in AGC_SKIP}
 
-def clip_agc(grads: dict[str, np.ndarray], params: dict[str, np.ndarray], lam: float) -> bool:
-    """Unit-wise: where ||G_i|| / max(||W_i||, eps) > lam, set G_i <- lam * max(||W_i||, eps) * G_i / ||G_i||."""
-    changed = False
-    for name, g in grads.items():
-        if name in AGC_SKIP:
-            continue
-        allowed = lam * np.maximum(_unit_norms(params[name]), AGC_EPS)
-        gnorm = _unit_norms(g)
-        over = gnorm > allowed
-        if np.any(over):
-            changed = True
-            g *= np.where(over, allowed / np.where(over, gnorm, 1.0), 1.0)
-    return changed
+    def worst_ratio(self, grads: dict[str, np.ndarray]) -> float:
+        """The largest ||G_i|| / max(||W_i||, eps) over the clipped units."""
+        return max(float(np.max(unit_norms(grads[name]) / floor)) for name, floor in self.floor.items())
+
+    def clip(self, grads: dict[str, np.ndarray], lam: float) -> bool:
+        """Clip in place; returns whether any unit was rescaled."""
+        changed = False
+        for name, floor in self.floor.items():
+            g = grads[name]
+            allowed = lam * floor
+            gnorm = unit_norms(g)
+            over = gnorm > allowed
+            if np.any(over):
+                changed = True
+                g *= np.where(over, allowed / np.where(over, gnorm, 1.0), 1.0)
+        return changed
 
 
 def step_factor(norm: float, threshold: float) -> float | None:

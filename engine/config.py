@@ -10,7 +10,6 @@ Everything downstream trusts a `Config`.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -186,6 +185,10 @@ class Config:
                     out.append((name, f"{name} does not apply to mode chain (it has no readout: dL/dh_T = ones)"))
         if self.clip == "none" and self.clip_threshold not in (None, 0.0):
             out.append(("clip_threshold", "clip_threshold needs a clip mode (clip is none)"))
+        if self.loss == "xent" and self.output_size < 2 and not self.text:
+            out.append(("output_size", "output_size must be at least 2 with loss xent (one class gives a loss of 0)"))
+        if self.text and given("input_scale"):
+            out.append(("input_scale", "input_scale does not apply to a text (its inputs are one-hot words)"))
         if self.text:
             words = self.text.split()
             derived = {"steps": len(words) - 1, "input_size": len(set(words)), "output_size": len(set(words)), "batch": 1, "loss": "xent"}
@@ -209,10 +212,17 @@ class Config:
             raise ConfigError(unknown[0], f"unknown setting '{unknown[0]}'")
         values = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
         values.update(explicit)
+        if explicit.get("weights"):
+            # The file fixes the sizes; take them from it unless given.
+            from .weights import sizes_from_npz
+
+            for name, size in sizes_from_npz(explicit["weights"]).items():
+                if name not in explicit:
+                    values[name] = size
         if "clip" in explicit and "clip_threshold" not in explicit:
             values["clip_threshold"] = None
         default = Config.__dataclass_fields__
-        for _ in range(2):
+        for _ in range(2):  # a reset can make another setting inapplicable (leaky_slope after activation)
             probe = _unvalidated(values)
             for name, _reason in probe.inapplicable():
                 if name not in explicit:
@@ -257,6 +267,8 @@ class Config:
         floats = T * N * (per_step + D + H) + (T + 1) * N * H
         if self.has_readout:
             floats += T * N * self.output_size
+        if self.truncate and self.loss_on == "all" and self.has_readout:
+            floats += 2 * (min(self.truncate, T) + 1) * N * H  # the truncation window's slots
         floats += T * 20
         return 8 * floats
 
@@ -291,8 +303,3 @@ def _check(name: str, value: Any) -> None:
             raise ConfigError(name, f"{name} must be {spec.describe()}, got {value!r} (not finite)")
     if (spec.low is not None and value < spec.low) or (spec.high is not None and value > spec.high):
         raise ConfigError(name, f"{name} must be {spec.describe()}, got {value:g}" if isinstance(value, float) else f"{name} must be {spec.describe()}, got {value}")
-
-
-def replace(config: Config, **changes: Any) -> Config:
-    """`dataclasses.replace` that keeps validation (for tests and the TUI)."""
-    return dataclasses.replace(config, **changes)

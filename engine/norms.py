@@ -14,21 +14,20 @@ import math
 import numpy as np
 
 
-def sq_norm(x: np.ndarray) -> float:
-    """sum(x**2) in float64; inf only if the true value is."""
-    s = float(np.vdot(x, x))
-    if math.isfinite(s):
-        return s
-    r = _scaled(x)
-    return r * r  # float multiplication gives inf; ** would raise
-
-
 def norm(x: np.ndarray, per: float = 1.0) -> float:
     """||x||_2 / per (Frobenius for matrices); inf only when that quotient really is, NaN if x holds one."""
     s = float(np.vdot(x, x))
     if math.isfinite(s):
         return math.sqrt(s) / per
     return _scaled(x, per)
+
+
+def joint_norm(norms: list[float]) -> float:
+    """sqrt(sum of squares) of several norms, without squaring one past the largest float."""
+    m = max(norms, default=0.0)
+    if not math.isfinite(m) or m == 0.0:
+        return math.nan if any(math.isnan(n) for n in norms) else m
+    return m * math.sqrt(sum((n / m) ** 2 for n in norms))
 
 
 def _scaled(x: np.ndarray, per: float = 1.0) -> float:

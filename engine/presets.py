@@ -38,7 +38,8 @@ def _p(name: str, description: str, look_for: str, **settings) -> Preset:
     return Preset(name, description, look_for, Config(**settings))
 
 
-_CHAIN = dict(mode="chain", activation="linear", hidden=3, batch=2, steps=20, init="gaussian", seed=3)
+# SPEC section 2 models the MatMul node only: no inputs, so h stays 0 and only dh moves.
+_CHAIN = dict(mode="chain", activation="linear", hidden=3, batch=2, steps=20, init="gaussian", seed=3, input_scale=0.0)
 _EXPLODING_TANH = dict(hidden=32, batch=4, steps=60, init="orthogonal", scale=1.5, input_scale=0.1)
 _SENTENCE = dict(text=WIG, hidden=16, loss_on="all", seed=1)
 
@@ -48,7 +49,7 @@ BUILTIN: dict[str, Preset] = {
         _p(
             "seed-explode",
             "The reference matrix chain: dh <- dh Wh^T twenty times, Wh = randn(3, 3) after seed(3)",
-            "sigma_max = 2.66 and spectral radius 1.26 > 1: the norm grows about 1.26x per step, to ~250 at k = 20.",
+            "sigma_max = 2.66 and spectral radius 1.26 > 1: the per-step ratio settles at 1.26 and the norm reaches ~250 at k = 20.",
             **_CHAIN,
         ),
         _p(
@@ -95,7 +96,7 @@ BUILTIN: dict[str, Preset] = {
         _p(
             "irnn",
             "Identity recurrent weights with ReLU (Le, Jaitly and Hinton, 2015)",
-            "The Jacobian is the identity on active units: the ratio is exactly 1.00 on most steps, and steps down only where a unit was off (its gradient stops there).",
+            "The Jacobian is the identity on active units: the ratio is exactly 1.00 on most steps; the overall decay comes only from the steps where a unit was off.",
             hidden=32, batch=1, steps=60, activation="relu", init="identity",
         ),
         _p(
@@ -165,6 +166,10 @@ def load_toml(path: str | Path, known: dict[str, Preset] | None = None) -> dict[
             close = difflib.get_close_matches(unknown[0].replace("_", "-"), sorted(_META | _SETTINGS), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise ConfigError("preset_file", f"{where}: preset '{name}': unknown key '{unknown[0]}'{hint}")
+        spelled = [k.replace("_", "-") for k in table]
+        twice = sorted({k for k in spelled if spelled.count(k) > 1})
+        if twice:
+            raise ConfigError("preset_file", f"{where}: preset '{name}': '{twice[0]}' is given twice (with - and with _)")
         meta = {k.replace("_", "-"): v for k, v in table.items() if k.replace("_", "-") in _META}
         settings = {k.replace("-", "_"): v for k, v in table.items() if k.replace("_", "-") in _SETTINGS}
         base_name = meta.get("base")

@@ -109,20 +109,42 @@ def load_npz(path: str | Path, config: Config) -> dict[str, np.ndarray]:
     A missing, unused, mis-shaped or non-finite entry is a ConfigError naming
     the key and the expected shape.
     """
-    path = Path(path)
     shapes = param_shapes(config)
+    return check_params(read_npz(path), shapes, f"weights file {path}")
+
+
+def read_npz(path: str | Path) -> dict[str, np.ndarray]:
+    """The named arrays of a .npz; a ConfigError says what is wrong with the file."""
     where = f"weights file {path}"
     try:
-        data = np.load(path, allow_pickle=False)
-        if not isinstance(data, np.lib.npyio.NpzFile):
-            raise ConfigError("weights", f"{where}: a single array (.npy), expected a .npz of named arrays ({', '.join(shapes)})")
-        with data:
-            arrays = {key: np.asarray(data[key]) for key in data.files}
+        data = np.load(Path(path), allow_pickle=False)
     except FileNotFoundError:
         raise ConfigError("weights", f"{where}: no such file") from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise ConfigError("weights", f"{where}: not a readable .npz ({exc})") from None
-    return check_params(arrays, shapes, where)
+    except IsADirectoryError:
+        raise ConfigError("weights", f"{where}: is a directory") from None
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError):
+        raise ConfigError("weights", f"{where}: not a .npz of arrays (save one with numpy.savez(path, **state_dict))") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise ConfigError("weights", f"{where}: a single array (.npy), expected a .npz of named arrays")
+    try:
+        with data:
+            return {key: np.asarray(data[key]) for key in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError):
+        raise ConfigError("weights", f"{where}: not a .npz of numeric arrays") from None
+
+
+def sizes_from_npz(path: str | Path) -> dict[str, int]:
+    """hidden, input_size and (if the file has a head) output_size, read off the
+    shapes of weight_hh_l0, weight_ih_l0 and head.weight."""
+    arrays = read_npz(path)
+    sizes = {}
+    if "weight_hh_l0" in arrays and arrays["weight_hh_l0"].ndim == 2:
+        sizes["hidden"] = int(arrays["weight_hh_l0"].shape[1])
+    if "weight_ih_l0" in arrays and arrays["weight_ih_l0"].ndim == 2:
+        sizes["input_size"] = int(arrays["weight_ih_l0"].shape[1])
+    if "head.weight" in arrays and arrays["head.weight"].ndim == 2:
+        sizes["output_size"] = int(arrays["head.weight"].shape[0])
+    return sizes
 
 
 def check_params(arrays: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]], where: str = "parameters") -> dict[str, np.ndarray]:
@@ -133,8 +155,8 @@ def check_params(arrays: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...
         a = arrays[key]
         if a.shape != shape:
             raise ConfigError("weights", f"{where}: '{key}' has shape {tuple(a.shape)}, expected {shape}")
-        if not np.issubdtype(a.dtype, np.number) or not np.all(np.isfinite(a)):
-            raise ConfigError("weights", f"{where}: '{key}' has non-numeric or non-finite entries")
+        if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)) or not np.all(np.isfinite(a)):
+            raise ConfigError("weights", f"{where}: '{key}' must hold finite real numbers")
         params[key] = a.astype(np.float64)
     extra = sorted(set(arrays) - set(shapes))
     if extra:

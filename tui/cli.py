@@ -58,7 +58,7 @@ class _OneLineErrors(TyperGroup):
             rv = super().main(args=args, prog_name=prog_name or PROG, complete_var=complete_var, standalone_mode=False, **extra)
             code = rv if isinstance(rv, int) else 0
         except typer.TyperException as exc:  # usage errors: bad value, unknown option, ...
-            message = exc.format_message().replace("\n", " ")
+            message = exc.format_message().replace("\n", " ").replace("Value error, ", "")
             spec = cfg.SPEC.get(getattr(getattr(exc, "param", None), "name", None) or "")
             if spec is not None and spec.kind in (int, float):
                 message += f" (allowed: {spec.describe()})"
@@ -80,6 +80,8 @@ def config_error_text(exc: ConfigError) -> str:
     msg = exc.message
     if exc.field in FLAGS and msg.startswith(exc.field):
         return FLAGS[exc.field] + msg[len(exc.field) :]
+    if exc.field == "preset_file":
+        return f"--preset-file {msg}"
     return msg
 
 
@@ -101,7 +103,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     ctx: typer.Context,
-    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = None,
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.", metavar="")] = None,
 ) -> None:
     """A terminal lab for vanishing and exploding gradients: backprop through time, one step at a time."""
     if ctx.invoked_subcommand is None:
@@ -218,8 +220,8 @@ def run_command(
     explode_threshold: Overrides["explode_threshold"] = None,
     preset_file: PresetFile = None,
     fmt: Annotated[RunFormat, typer.Option("--format", "-f", help="Output format.", rich_help_panel=_R)] = RunFormat.table,
-    dump: Annotated[bool, typer.Option("--dump", help="JSON only: add params, inputs, targets, grads and grads_raw.", rich_help_panel=_R)] = False,
-    plot: Annotated[bool, typer.Option("--plot", help="Also print a chart of the norm per step (log10 axis).", rich_help_panel=_R)] = False,
+    dump: Annotated[bool, typer.Option("--dump", help="JSON only: add params, inputs, targets, grads and grads_raw.", rich_help_panel=_R, metavar="")] = False,
+    plot: Annotated[bool, typer.Option("--plot", help="Also print a chart of the norm per step (log10 axis).", rich_help_panel=_R, metavar="")] = False,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the table, CSV or JSON to this file.", metavar="FILE", rich_help_panel=_R)] = None,
 ) -> None:
     """Run a preset to completion without the dashboard: a table, CSV or JSON, and optionally a chart."""
@@ -246,7 +248,7 @@ def run_command(
         sys.stdout.write(body)
     else:
         try:
-            output.write_text(body if fmt != "table" else report.table_text(run, chosen, color=False), encoding="utf-8")
+            output.write_text(body, encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"--output: cannot write {output}: {exc.strerror}") from None
         typer.echo(f"wrote {output} ({fmt}, {run.k} steps)", err=True)

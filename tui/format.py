@@ -49,45 +49,48 @@ def verdict(summary: dict) -> str:
     """The sufficient condition for vanishing (Pascanu, Mikolov and Bengio), in words."""
     product = summary.get("sigma_gamma")
     if product is None:
-        return "gated cell: the bound sigma_max * gamma does not apply (watch the gates)"
+        return "gated cell: the bound sigma_max·gamma does not apply (watch the gates)"
     gamma = summary["gamma"]
     g = "1/4" if gamma == 0.25 else num(gamma)
     if product < 1:
-        return f"sigma_max * gamma = {num(summary['sigma_max'])} * {g} = {num(product)} < 1: vanishing is guaranteed"
-    return f"sigma_max * gamma = {num(summary['sigma_max'])} * {g} = {num(product)} >= 1: vanishing is not guaranteed"
+        return f"sigma_max·gamma = {num(summary['sigma_max'])}·{g} = {num(product)} < 1: vanishing is guaranteed"
+    return f"sigma_max·gamma = {num(summary['sigma_max'])}·{g} = {num(product)} >= 1: vanishing is not guaranteed"
 
 
-def summary_lines(summary: dict, preset: str | None = None) -> list[str]:
-    """The run's summary as labelled lines."""
+def summary_lines(summary: dict) -> list[str]:
+    """The run's summary as labelled lines (each within 80 columns for the usual values)."""
     lines = []
+
+    def add(label: str, text: str) -> None:
+        lines.append(f"{label:<17} {text}")
+
     if summary.get("spectral_radius") is not None:
-        lines.append(f"spectral radius of W_hh   {num(summary['spectral_radius'])}")
+        add("spectral radius", num(summary["spectral_radius"]))
     elif summary.get("gate_spectral_radii"):
-        radii = ", ".join(f"{g} {num(r)}" for g, r in summary["gate_spectral_radii"].items())
-        lines.append(f"spectral radius per gate  {radii}")
-    sv = ", ".join(num(s) for s in summary["singular_values"])
-    lines.append(f"singular values of W_hh   {sv}")
-    lines.append(f"verdict                   {verdict(summary)}")
-    lines.append(f"mean growth per step      x{num(summary['mean_growth'])}  ({summary['regime']})")
-    lines.append(f"gradient norm             start {num(summary['start_norm'], na='nan')}, final {num(summary['final_norm'], na='nan')}")
+        add("spectral radius", ", ".join(f"{g} {num(r)}" for g, r in summary["gate_spectral_radii"].items()))
+    add("singular values", ", ".join(num(s) for s in summary["singular_values"]) + "  (of W_hh)")
+    add("verdict", verdict(summary))
+    growth = summary["mean_growth"]
+    add("growth per step", f"x{growth:.3f}  ({summary['regime']})" if math.isfinite(growth) else f"- ({summary['regime']})")
+    add("gradient norm", f"start {num(summary['start_norm'], na='nan')}, final {num(summary['final_norm'], na='nan')}")
     if summary.get("final_cell_norm") is not None:
-        lines.append(f"cell-state gradient       final {num(summary['final_cell_norm'])}")
+        add("cell gradient", f"final {num(summary['final_cell_norm'], na='nan')}")
     for key, label in (("first_vanishing_k", "vanished at"), ("first_exploding_k", "exploded at"), ("overflow_k", "overflow at")):
         if summary.get(key) is not None:
-            lines.append(f"{label:<26}k = {summary[key]}")
+            add(label, f"k = {summary[key]}")
     if summary.get("forward_overflow_t") is not None:
-        lines.append(f"forward overflow at       t = {summary['forward_overflow_t']}")
+        add("forward overflow", f"t = {summary['forward_overflow_t']} (the states themselves)")
     clips = summary["clip_events"]
-    if clips or summary.get("clip_crossed_k"):
-        where = f" (k = {', '.join(map(str, summary['clip_steps'][:8]))}{', ...' if clips > 8 else ''})" if clips else ""
-        lines.append(f"clip events               {clips}{where}")
-        if summary.get("clip_crossed_k"):
-            lines.append(f"threshold first crossed   k = {summary['clip_crossed_k']}")
+    if clips:
+        where = ", ".join(map(str, summary["clip_steps"][:8])) + (", ..." if clips > 8 else "")
+        add("clip events", f"{clips} (k = {where})")
+    if summary.get("clip_crossed_k"):
+        add("threshold crossed", f"k = {summary['clip_crossed_k']}")
     if summary.get("done"):
         raw, final = summary["grad_norm_total_raw"], summary["grad_norm_total"]
-        change = f" (before clipping {num(raw)})" if summary["clip_events"] and raw != final else ""
-        lines.append(f"parameter gradient norm   {num(final, na='not finite')}{change}")
-    lines.append(f"loss                      {num(summary['loss'], 6, na='not finite')}  [{summary['objective']}]")
+        change = f" (before clipping {num(raw)})" if clips and raw != final else ""
+        add("parameter grads", f"{num(final, na='not finite')}{change}")
+    add("loss", f"{num(summary['loss'], 6, na='not finite')}  [{summary['objective']}]")
     if summary["jacobian_sigma_method"] != "exact":
-        lines.append("jacobian sigma            estimate for H > 32 (a lower bound, typically within 5%)")
+        add("sigma(J)", "estimated for H > 32: a lower bound, typically within 5%")
     return lines

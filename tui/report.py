@@ -30,12 +30,22 @@ def stdout_color() -> bool:
     return sys.stdout.isatty() and "NO_COLOR" not in os.environ
 
 
+def output_width() -> int:
+    """The terminal's width when stdout is one; otherwise wide enough never to wrap a row."""
+    return shutil.get_terminal_size((80, 24)).columns if sys.stdout.isatty() else 250
+
+
 def _console(color: bool, width: int | None = None) -> tuple[Console, io.StringIO]:
     buf = io.StringIO()
     console = Console(
-        file=buf, color_system="standard" if color else None, no_color=not color, width=width or 200, highlight=False, markup=False, soft_wrap=False
+        file=buf, color_system="standard" if color else None, no_color=not color, width=width or output_width(), highlight=False, markup=False, soft_wrap=False
     )
     return console, buf
+
+
+def _text(buf: io.StringIO) -> str:
+    """Rendered text without the padding Rich adds to the right of short rows."""
+    return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
 
 
 def table_text(run: Run, preset: Preset, color: bool = False) -> str:
@@ -49,7 +59,7 @@ def table_text(run: Run, preset: Preset, color: bool = False) -> str:
         table.add_column("|dL/dc|", justify="right")
     if gated:
         table.add_column("forget f" if c.cell == "lstm" else "update z", justify="right")
-    table.add_column("sigma(J)" if run.sigma.exact else "~sigma(J)", justify="right")
+    table.add_column("sigma(J)" if run.jacobian.exact else "~sigma(J)", justify="right")
     table.add_column("sat", justify="right")
     if not gated:
         table.add_column("bound", justify="right")
@@ -70,9 +80,9 @@ def table_text(run: Run, preset: Preset, color: bool = False) -> str:
     console, buf = _console(color)
     console.print(table)
     console.print()
-    for line in summary_lines(run.summary(), preset.name):
+    for line in summary_lines(run.summary()):
         console.print(line)
-    return buf.getvalue()
+    return _text(buf)
 
 
 def _title(run: Run, preset: Preset) -> str:
@@ -106,7 +116,7 @@ def chart_text(run: Run, preset: Preset, width: int | None = None, height: int =
         series.append(("bound", cols["bound"][: run.k], "dot"))
     notes = []
     plt.clear_figure()
-    plt.plot_size(width or min(shutil.get_terminal_size((100, 24)).columns, 120), height)
+    plt.plot_size(width or min(shutil.get_terminal_size((100, 24)).columns, 120), height)  # COLUMNS or the terminal
     color = stdout_color()
     if not color:
         plt.theme("clear")
@@ -156,9 +166,9 @@ def presets_table(presets: dict[str, Preset], color: bool = False) -> str:
     for p in presets.values():
         source = "" if p.source == "built-in" else f" [from {p.source}]"
         table.add_row(p.name, p.description + source)
-    console, buf = _console(color, width=shutil.get_terminal_size((120, 24)).columns)
+    console, buf = _console(color)
     console.print(table)
-    return buf.getvalue()
+    return _text(buf)
 
 
 def presets_json(presets: dict[str, Preset]) -> str:

@@ -86,8 +86,9 @@ def events(run: Run) -> dict[int, object]:
 
 
 def unit_norms(a: np.ndarray) -> np.ndarray:
-    """AGC units: rows of a weight matrix, elements of a bias."""
-    return np.abs(a) if a.ndim == 1 else np.sqrt(np.sum(a * a, axis=1))
+    """AGC units as in Brock et al.'s unitwise_norm: a weight matrix's rows (fan-in,
+    PyTorch layout); a bias vector is one unit (its whole norm, for every element)."""
+    return np.full(a.shape, np.linalg.norm(a)) if a.ndim == 1 else np.sqrt(np.sum(a * a, axis=1))
 
 
 # -- the chain reference itself is the SPEC section 2 experiment -----------------------

@@ -166,12 +166,29 @@ def test_inherited_relu_falls_back_when_switching_to_lstm():
     assert c.init == "identity" and c.batch == base.batch
 
 
-def test_fallback_cascades():
+def saved_weights(tmp_path, **sizes) -> str:
+    """A real .npz with the parameters of Config(**sizes)."""
+    path = tmp_path / "w.npz"
+    np.savez(path, **Run(Config(**sizes)).params)
+    return str(path)
+
+
+def test_fallback_cascades(tmp_path):
     """leaky_slope depends on activation, which depends on cell: both fall back."""
     c = Config(activation="leaky_relu", leaky_slope=0.2).with_overrides(cell="gru")
     assert (c.activation, c.leaky_slope) == ("tanh", 0.01)
-    c = Config(init="orthogonal", scale=1.5, spectral_radius=1.1).with_overrides(weights="w.npz")
+    w = saved_weights(tmp_path)
+    c = Config(init="orthogonal", scale=1.5, spectral_radius=1.1).with_overrides(weights=w)
     assert (c.init, c.scale, c.spectral_radius) == ("xavier", 1.0, 0.0)
+
+
+def test_sizes_come_from_the_weights_file_unless_given(tmp_path):
+    w = saved_weights(tmp_path, hidden=7, input_size=3, output_size=5)
+    c = get("clip-rescue").config.with_overrides(weights=w)
+    assert (c.hidden, c.input_size, c.output_size) == (7, 3, 5)
+    with pytest.raises(ConfigError) as info:
+        Run(get("clip-rescue").config.with_overrides(weights=w, hidden=8))
+    assert "'weight_ih_l0' has shape (7, 3), expected (8, 3)" in info.value.message
 
 
 @pytest.mark.parametrize(
@@ -183,11 +200,13 @@ def test_fallback_cascades():
         ("seed-explode", dict(leaky_slope=0.3), "leaky_slope"),
         ("seed-explode", dict(loss="xent"), "loss"),
         ("orthogonal", dict(clip_threshold=2.0), "clip_threshold"),
-        ("orthogonal", dict(weights="w.npz", scale=2.0), "scale"),
+        ("orthogonal", dict(weights="WEIGHTS", scale=2.0), "scale"),
         ("wig-sentence", dict(steps=4), "steps"),
     ],
 )
-def test_explicit_inapplicable_setting_is_an_error(preset, explicit, field):
+def test_explicit_inapplicable_setting_is_an_error(preset, explicit, field, tmp_path):
+    if explicit.get("weights") == "WEIGHTS":
+        explicit = {**explicit, "weights": saved_weights(tmp_path, hidden=32, batch=4)}
     with pytest.raises(ConfigError) as info:
         get(preset).config.with_overrides(**explicit)
     assert info.value.field == field

@@ -28,7 +28,8 @@ from engine.export import CSV_COLUMNS, SCHEMA, to_csv, to_json
 from engine.records import NUMERIC
 
 ROOT = Path(__file__).resolve().parents[2]
-OVERFLOW = dict(mode="chain", activation="linear", hidden=3, batch=2, steps=2000, init="gaussian", seed=3, scale=10)
+# The reference chain (no inputs: h stays 0, only the gradients grow) with W x 10.
+OVERFLOW = dict(mode="chain", activation="linear", hidden=3, batch=2, steps=2000, init="gaussian", seed=3, scale=10, input_scale=0.0)
 CONFIG_FIELDS = [f.name for f in dataclasses.fields(Config) if f.init]
 BASE_KEYS = {"schema", "preset", "config", "summary", "steps"}
 DUMP_KEYS = {"params", "inputs", "targets", "grads", "grads_raw"}
@@ -72,9 +73,10 @@ def test_overflow_statuses(overflow_run):
     # overflow from k0 on, and only there
     assert all(s == "overflow" for s in statuses[k0 - 1 :])
     assert "overflow" not in statuses[: k0 - 1]
-    # k0 is the first step whose norm is not finite (computed from the column)
-    assert int(np.flatnonzero(~np.isfinite(gn))[0]) + 1 == k0
-    assert np.all(np.isfinite(gn[: k0 - 1]))
+    # k0 is the first step whose hidden norm or running parameter norm is not finite
+    pn = run.records.columns["param_norm"]
+    bad = ~(np.isfinite(gn) & np.isfinite(pn))
+    assert int(np.flatnonzero(bad)[0]) + 1 == k0
     # the last finite norm is huge (the chain grows ~12.55x per step)
     assert gn[k0 - 2] > 1e100
     # before overflow it was exploding (status), and the regime says overflow
@@ -109,7 +111,33 @@ def test_overflow_is_reported_only_for_a_nonfinite_gradient(overflow_run):
     assert np.isfinite(ref[139])
     assert gn[139] == pytest.approx(ref[139], rel=1e-9)
     assert run.records[140].status == "exploding"
-    assert summary["overflow_k"] >= first_inf - 1
+    # the bias gradient, sum over steps and batch of dL/dnet, overflows in float64 one step earlier
+    db, k_bias = np.zeros(3), None
+    saved = np.random.get_state()
+    np.random.seed(3)
+    Wh = np.random.randn(3, 3) * 10.0
+    np.random.set_state(saved)
+    dh = np.ones((2, 3))
+    with np.errstate(all="ignore"):
+        for k in range(1, 400):
+            db = db + dh.sum(axis=0)  # transition T-k+1 uses the gradient carried into it
+            dh = dh @ Wh.T
+            if k_bias is None and not np.all(np.isfinite(db)):
+                k_bias = k
+    assert summary["overflow_k"] == min(first_inf, k_bias)
+
+
+def test_a_forward_overflow_makes_every_weight_gradient_overflow():
+    """With inputs the states themselves overflow at t = 282 of 2000; every step's
+    dW term then uses a non-finite h_{t-1} or a gradient through one, so the
+    parameter gradients are not finite from k = 1: status overflow there."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run = Run(Config(**{**OVERFLOW, "input_scale": 1.0}))
+        summary = run.run()
+    assert summary["forward_overflow_t"] is not None and summary["forward_overflow_t"] < 2000
+    assert run.records[1].status == "overflow" and summary["overflow_k"] == 1
+    assert not np.isfinite(run.records.columns["param_norm"][0])
 
 
 def test_overflow_chain_matches_source_before_overflow(overflow_run):
