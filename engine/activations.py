@@ -1,6 +1,6 @@
 """Activations of the vanilla RNN and their derivatives (SPEC section 1).
 
-`gamma` = sup |f'| bounds the Jacobian diag(f'(net)) W: ||J|| <= sigma_max(W) * gamma.
+gamma = sup |f'| (Config.gamma) bounds the Jacobian diag(f'(net)) W: ||J|| <= sigma_max(W) * gamma.
 Every derivative here is a function of the output h = f(net) alone, so the
 forward pass keeps h and nothing else.
 """
@@ -46,8 +46,3 @@ def derivative(name: str, h: np.ndarray, slope: float = 0.01) -> np.ndarray:
     if name == "linear":
         return np.ones_like(h)
     raise ValueError(f"unknown activation {name!r}")
-
-
-def gamma(name: str) -> float:
-    """sup |f'(x)|: 1/4 for sigmoid, 1 for the others (leaky slope <= 1)."""
-    return 0.25 if name == "sigmoid" else 1.0

@@ -141,20 +141,22 @@ class Run:
 
     def step(self):
         """One backward timestep: apply the k-th Jacobian, record, return the record."""
-        if self.done:
-            raise RunComplete("the backward pass is complete; reset() to start over")
-        with np.errstate(all="ignore"):
-            self._step()
-        if self.k == self.T:
-            with np.errstate(all="ignore"):
-                self._finish()
+        self._advance()
         return self.records[self.k]
 
     def run(self) -> dict:
         """Step to the end; returns the summary."""
         while not self.done:
-            self.step()
+            self._advance()
         return self.summary()
+
+    def _advance(self) -> None:
+        if self.done:
+            raise RunComplete("the backward pass is complete; reset() to start over")
+        with np.errstate(all="ignore"):
+            self._step()
+            if self.k == self.T:
+                self._finish()
 
     def _step(self) -> None:
         c, cell, rec = self.config, self.cell, self.records
@@ -164,24 +166,31 @@ class Run:
         i = k - 1
         x_prev, h_prev = self.inputs[t - 1], cell.h[t - 1]
 
-        # Jacobian dh_t/dh_{t-1}: push the carried gradient(s) through it.
-        if self.window:
-            dh, dc, d_ih, d_hh = cell.propagate(t, self.slots, self.slots_c if cell.has_cell_state else None)
-            d_ih, d_hh = d_ih.sum(axis=0), d_hh.sum(axis=0)
-        else:
-            dh, dc, d_ih, d_hh = cell.propagate(t, self.carried, self.carried_c)
-
-        # This step's terms of the parameter gradients (SPEC section 1: dW += delta^T h_{t-1}).
-        g = self.grads
-        np.matmul(d_hh.T, h_prev, out=self._term)
-        g["weight_hh_l0"] += self._term
-        g["weight_ih_l0"] += d_ih.T @ x_prev
-        g["bias_ih_l0"] += d_ih.sum(axis=0)
-        g["bias_hh_l0"] += d_hh.sum(axis=0)
         cols = rec.columns
-        cols["contribution"][i] = l2(self._term)
-        param_norm = joint_norm(self._head_norms + [l2(g[n]) for n in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")])
-        cols["param_norm"][i] = param_norm
+        if not self.window and c.truncate and k > c.truncate + 1:
+            # Truncation cut the carried gradient to zero a step ago: nothing flows any more.
+            dh = np.zeros_like(self.carried)
+            dc = None if self.carried_c is None else np.zeros_like(self.carried_c)
+            cols["contribution"][i] = 0.0
+            param_norm = self._param_norm
+        else:
+            # Jacobian dh_t/dh_{t-1}: push the carried gradient(s) through it.
+            if self.window:
+                dh, dc, d_ih, d_hh = cell.propagate(t, self.slots, self.slots_c if cell.has_cell_state else None)
+                d_ih, d_hh = d_ih.sum(axis=0), d_hh.sum(axis=0)
+            else:
+                dh, dc, d_ih, d_hh = cell.propagate(t, self.carried, self.carried_c)
+
+            # This step's terms of the parameter gradients (SPEC section 1: dW += delta^T h_{t-1}).
+            g = self.grads
+            np.matmul(d_hh.T, h_prev, out=self._term)
+            g["weight_hh_l0"] += self._term
+            g["weight_ih_l0"] += d_ih.T @ x_prev
+            g["bias_ih_l0"] += d_ih.sum(axis=0)
+            g["bias_hh_l0"] += d_hh.sum(axis=0)
+            cols["contribution"][i] = l2(self._term)
+            param_norm = joint_norm(self._head_norms + [l2(g[n]) for n in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")])
+        cols["param_norm"][i] = self._param_norm = param_norm
 
         # The gradient with respect to h_s: carried part plus the loss at step s.
         cut = bool(c.truncate) and k > c.truncate

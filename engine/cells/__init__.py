@@ -1,12 +1,13 @@
 """Recurrent cells in PyTorch's layout (SPEC section 7).
 
 Each cell runs the whole forward pass (`forward`) and then one backward
-timestep at a time (`propagate`). Every cell also states its Jacobian
+timestep at a time (`propagate`). `transitions(lo, hi)` describes a chunk of
+transitions for the records: saturation, gate means, and the Jacobian
 dh_t/dh_{t-1} in the factored form
 
     J_n = diag(e_n) + sum_g diag(A_{n,g}) W_g        (W_g: gate block g of weight_hh_l0)
 
-(`jacobian_factors`), which the diagnostics use without forming J for large H.
+which the diagnostics use without forming J for large H.
 
 Time index: h[0] is the initial state, h[t] the state after input x[t-1];
 transition t maps h[t-1] to h[t], t = 1..T.

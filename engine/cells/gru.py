@@ -15,7 +15,6 @@ from ..activations import sigmoid
 class GRUCell:
     """Forward caches: h (T+1, N, H); r, z, n, hn (T, N, H), hn = h W_hn^T + b_hn."""
 
-    gates = 3
     has_cell_state = False
 
     def __init__(self, params: dict[str, np.ndarray], *_unused):
@@ -38,6 +37,7 @@ class GRUCell:
             n = np.tanh(drive[t, :, 2 * H :] + r * rec[:, 2 * H :])
             self.r[t], self.z[t], self.n[t], self.hn[t] = r, z, n, rec[:, 2 * H :]
             self.h[t + 1] = (1.0 - z) * n + z * self.h[t]
+
     def propagate(self, t: int, dh: np.ndarray, dc: np.ndarray | None = None):
         """Backward through transition t. dh: (..., N, H) = dL/dh_t.
 

@@ -14,7 +14,6 @@ from ..activations import sigmoid
 class LSTMCell:
     """Forward caches: h, c (T+1, N, H); act (T, N, 4H) = [i, f, g, o]; tc (T, N, H) = tanh(c_t)."""
 
-    gates = 4
     has_cell_state = True
 
     def __init__(self, params: dict[str, np.ndarray], *_unused):
@@ -51,6 +50,7 @@ class LSTMCell:
             ct += i * g
             np.tanh(ct, out=tc[t])
             np.multiply(o, tc[t], out=h[t + 1])
+
     def propagate(self, t: int, dh: np.ndarray, dc: np.ndarray | None):
         """Backward through transition t.
 

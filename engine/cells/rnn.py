@@ -10,7 +10,6 @@ from ..activations import activate_inplace, derivative
 class RNNCell:
     """Forward cache: h (T+1, N, H). f'(net_t) is recomputed from h_t when needed."""
 
-    gates = 1
     has_cell_state = False
 
     def __init__(self, params: dict[str, np.ndarray], activation: str, slope: float, gamma: float):
@@ -18,7 +17,6 @@ class RNNCell:
         self.W_hh = params["weight_hh_l0"]
         self.b = params["bias_ih_l0"] + params["bias_hh_l0"]
         self.activation, self.slope, self.gamma = activation, slope, gamma
-        self._fp_t, self._fp = None, None
 
     def forward(self, x: np.ndarray) -> None:
         """x: (T, N, D). Fills self.h; h[t+1] = f(x[t] W_ih^T + b + h[t] W_hh^T)."""
@@ -34,19 +32,13 @@ class RNNCell:
             net += h[t] @ W_hh_T
             activate_inplace(self.activation, net, self.slope)
 
-    def fprime(self, t: int) -> np.ndarray:
-        """f'(net_t), (N, H); kept for the step that asked last."""
-        if self._fp_t != t:
-            self._fp_t, self._fp = t, derivative(self.activation, self.h[t], self.slope)
-        return self._fp
-
     def propagate(self, t: int, dh: np.ndarray, dc: np.ndarray | None = None):
         """Backward through transition t (SPEC section 1).
 
         dh: (..., N, H) = dL/dh_t. Returns dL/dh_{t-1}, None (no cell state),
         and dL/dnet_t twice (input side, recurrent side), each (..., N, H).
         """
-        delta = dh * self.fprime(t)  # dL/dnet_t = dL/dh_t * f'(net_t)
+        delta = dh * derivative(self.activation, self.h[t], self.slope)  # dL/dnet_t = dL/dh_t * f'(net_t)
         return delta @ self.W_hh, None, delta, delta
 
     def transitions(self, lo: int, hi: int):

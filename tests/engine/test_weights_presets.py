@@ -369,7 +369,7 @@ def test_clip_rescue():
 
 
 def test_step_clip():
-    """'CLIP events happen mid-pass, every step after the norm first reaches 1.0; the curve flattens at the threshold.'"""
+    """'CLIP events happen mid-pass, at nearly every step once the norm has reached 1.0: the curve is held at the threshold.'"""
     run, s = run_preset("step-clip")
     free, _ = run_preset("step-clip", clip="none")
     gn, gn_free = run.records.columns["grad_norm"], free.records.columns["grad_norm"]
