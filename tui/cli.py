@@ -107,7 +107,10 @@ def _root(
 ) -> None:
     """A terminal lab for vanishing and exploding gradients: backprop through time, one step at a time."""
     if ctx.invoked_subcommand is None:
-        typer.echo(ctx.get_help())
+        try:
+            launch(DEFAULT_PRESET, None, {})
+        except UsageError as exc:
+            raise typer.Exit(_fail(str(exc))) from None
 
 
 # -- the overrides: one flag per Config field ---------------------------------------
@@ -254,6 +257,54 @@ def run_command(
         typer.echo(f"wrote {output} ({fmt}, {run.k} steps)", err=True)
     if plot:
         sys.stdout.write(report.chart_text(run, chosen) + "\n")
+
+
+@app.command("tui")
+@_guard
+def tui_command(
+    preset: Annotated[str, typer.Argument(help=PRESET_HELP, show_default=True)] = DEFAULT_PRESET,
+    mode: Overrides["mode"] = None,
+    cell: Overrides["cell"] = None,
+    activation: Overrides["activation"] = None,
+    leaky_slope: Overrides["leaky_slope"] = None,
+    hidden: Overrides["hidden"] = None,
+    batch: Overrides["batch"] = None,
+    steps: Overrides["steps"] = None,
+    input_size: Overrides["input_size"] = None,
+    output_size: Overrides["output_size"] = None,
+    init: Overrides["init"] = None,
+    scale: Overrides["scale"] = None,
+    spectral_radius: Overrides["spectral_radius"] = None,
+    forget_bias: Overrides["forget_bias"] = None,
+    seed: Overrides["seed"] = None,
+    weights: Overrides["weights"] = None,
+    loss: Overrides["loss"] = None,
+    loss_on: Overrides["loss_on"] = None,
+    input_scale: Overrides["input_scale"] = None,
+    text: Overrides["text"] = None,
+    clip: Overrides["clip"] = None,
+    clip_threshold: Overrides["clip_threshold"] = None,
+    truncate: Overrides["truncate"] = None,
+    vanish_threshold: Overrides["vanish_threshold"] = None,
+    explode_threshold: Overrides["explode_threshold"] = None,
+    preset_file: PresetFile = None,
+) -> None:
+    """Open the dashboard on a preset (bptt-lab alone opens the default one)."""
+    launch(preset, preset_file, {k: v for k, v in locals().items() if k in Overrides})
+
+
+def launch(preset_name: str, preset_file: Path | None, given: dict) -> None:
+    """Validate like `run`, then start the Textual app (imported only here)."""
+    if not (sys.stdout.isatty() and sys.stdin.isatty()):
+        raise UsageError("the dashboard needs a terminal (stdin and stdout are not both one); for headless output use: bptt-lab run PRESET")
+    try:
+        preset, config = resolve(preset_name, preset_file, given)
+        from .app import BpttLab
+
+        app = BpttLab(preset, config)
+    except ConfigError as exc:
+        raise UsageError(config_error_text(exc)) from None
+    app.run()
 
 
 @app.command("presets")

@@ -32,12 +32,14 @@ def percent(x: float) -> str:
     return "-" if math.isnan(x) else f"{100 * x:.0f}%"
 
 
-def clip_text(event: ClipEvent | None) -> str:
-    """CLIP 12.3 -> 5.00 (x0.41), or 'crossed 5.0' for an end-of-pass rule's crossing mark."""
+def clip_text(event: ClipEvent | None, short: bool = False) -> str:
+    """CLIP norm 12.3 -> 5 (x0.41), or the crossing mark of an end-of-pass rule."""
     if event is None:
         return ""
     if not event.applied:
-        return f"{event.mode} threshold crossed at {num(event.before)}"
+        return f"{event.mode} crossed ({num(event.before)})" if short else f"{event.mode} threshold crossed at {num(event.before)}"
+    if short:
+        return f"CLIP {num(event.before)}->{num(event.after)} x{num(event.factor)}"
     return f"CLIP {event.mode} {num(event.before)} -> {num(event.after)} (x{num(event.factor)})"
 
 

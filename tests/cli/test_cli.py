@@ -306,3 +306,42 @@ def test_an_overflowing_run_is_reported_not_crashed():
     assert "OVERFLOW" not in rows[str(k - 1)]
     assert f"overflow at       k = {k}" in result.stdout
     assert "loss              0  [sum(h_T)]" in result.stdout  # no inputs: h stays 0
+
+
+# -- the dashboard command: validated like run, never started here -------------------------
+
+
+def test_tui_without_a_terminal_says_to_use_run():
+    assert_usage_error(invoke("tui", "irnn"), "needs a terminal", "bptt-lab run")
+
+
+@pytest.fixture
+def fake_terminal(monkeypatch):
+    """stdin and stdout that say they are a terminal; BpttLab.run records instead of running."""
+    import tui.app
+    import tui.cli as cli
+
+    tty = type("TTY", (), {"isatty": staticmethod(lambda: True), "write": lambda *a: None, "flush": lambda *a: None})()
+    monkeypatch.setattr(cli.sys, "stdin", tty)
+    monkeypatch.setattr(cli.sys, "stdout", tty)
+    opened = []
+    monkeypatch.setattr(tui.app.BpttLab, "run", lambda self: opened.append((self.preset.name, self.config)))
+    return cli, opened
+
+
+def test_bare_bptt_lab_without_a_terminal_explains():
+    assert_usage_error(invoke(), "needs a terminal")
+
+
+def test_tui_overrides_reach_the_app(fake_terminal):
+    cli, opened = fake_terminal
+    cli.launch("irnn", None, {"steps": 7, "clip": None})
+    name, config = opened[0]
+    assert name == "irnn" and config.steps == 7 and config.activation == "relu"
+
+
+def test_tui_flags_are_validated_before_anything_opens(fake_terminal):
+    cli, opened = fake_terminal
+    with pytest.raises(cli.UsageError, match="--hidden/-H must be an integer from 1 to 4096"):
+        cli.launch("irnn", None, {"hidden": 0})
+    assert opened == []

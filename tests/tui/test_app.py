@@ -1,0 +1,180 @@
+"""The dashboard under Pilot: every binding does what it says.
+
+Assertions are on the engine's state and on what the widgets show; the
+engine's numbers themselves are tested in tests/engine.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from textual.widgets import Input, Log, Static
+
+from engine.presets import BUILTIN
+from tui.app import SPEEDS, make_app
+
+pytestmark = pytest.mark.asyncio
+
+
+async def settle(pilot, until=lambda: False, rounds: int = 200):
+    for _ in range(rounds):
+        await pilot.pause(0.02)
+        if until():
+            return
+
+
+async def test_n_and_right_step_once_each():
+    app = make_app("seed-explode")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("n")
+        await pilot.press("right")
+        await pilot.pause()
+        assert app.engine_run.k == 2
+        await settle(pilot, lambda: len(app.query_one(Log).lines) == 2)
+        lines = app.query_one(Log).lines
+        assert lines[0].split()[0] == "1" and lines[1].split()[0] == "2"
+        assert "step 2/20" in str(app.query_one("#header", Static).render())
+
+
+async def test_space_plays_and_pauses():
+    app = make_app("seed-explode", speed=50)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("space")
+        await settle(pilot, lambda: app.engine_run.k >= 3)
+        await pilot.press("space")
+        k = app.engine_run.k
+        assert 3 <= k <= 20
+        await pilot.pause(0.3)
+        assert app.engine_run.k == k  # paused: no more steps
+
+
+async def test_e_runs_to_the_end_and_r_resets():
+    app = make_app("clip-rescue")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("e")
+        await settle(pilot, lambda: app.engine_run.done)
+        assert app.engine_run.done and app.engine_run.k == 60
+        await pilot.press("r")
+        await pilot.pause()
+        assert app.engine_run.k == 0 and not app.engine_run.done
+        assert len(app.query_one(Log).lines) == 0
+
+
+async def test_plus_and_minus_change_the_speed():
+    app = make_app("seed-explode", speed=10)
+    async with app.run_test(size=(120, 40)) as pilot:
+        start = app.speed_index
+        await pilot.press("plus")
+        assert SPEEDS[app.speed_index] > SPEEDS[start]
+        await pilot.press("minus", "minus")
+        assert SPEEDS[app.speed_index] < SPEEDS[start]
+
+
+async def test_c_cycles_the_clip_mode_of_the_engine():
+    app = make_app("clip-rescue")
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert app.engine_run.config.clip == "norm"
+        await pilot.press("c")
+        assert app.engine_run.config.clip == "value"
+        assert app.engine_run.config.clip_threshold == 1.0  # value's own default, not norm's 5
+        await pilot.press("c", "c", "c")
+        assert app.engine_run.config.clip == "none"
+
+
+async def test_clip_tags_appear_on_the_steps_the_engine_clipped():
+    app = make_app("step-clip")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("e")
+        await settle(pilot, lambda: app.engine_run.done)
+        await settle(pilot, lambda: len(app.query_one(Log).lines) == 60)
+        tagged = [int(line.split()[0]) for line in app.query_one(Log).lines if "CLIP" in line]
+        clipped = [r.k for r in app.engine_run.records if r.clip is not None]
+        assert tagged == clipped and len(clipped) > 20
+
+
+async def test_g_pins_a_ghost():
+    app = make_app("seed-explode")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("n", "n", "n", "g")
+        assert app.ghost is not None and app.ghost.values.size == 3
+        assert "ghost" in app.ghost.label
+
+
+async def test_x_exports_json_and_csv(tmp_path):
+    app = make_app("seed-explode", export_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("n", "n", "x")
+        await pilot.pause()
+    files = sorted(tmp_path.iterdir())
+    assert [f.suffix for f in files] == [".csv", ".json"]
+    doc = json.loads(files[1].read_text())
+    assert doc["preset"] == "seed-explode" and len(doc["steps"]) == 2
+    assert files[0].read_text().count("\n") == 3  # header + 2 rows
+
+
+async def test_help_opens_and_closes():
+    app = make_app("irnn")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("question_mark")
+        assert app.screen.__class__.__name__ == "HelpScreen"
+        await pilot.press("escape")
+        assert app.screen.__class__.__name__ != "HelpScreen"
+
+
+async def test_p_picks_another_preset():
+    app = make_app("seed-explode")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("p")
+        assert app.screen.__class__.__name__ == "PresetPicker"
+        await pilot.press("down", "enter")  # the second preset
+        await pilot.pause()
+        assert app.preset.name == list(BUILTIN)[1]
+        assert app.engine_run.config.scale == 0.5
+
+
+async def test_a_bad_parameter_is_refused_and_the_run_is_unchanged():
+    app = make_app("clip-rescue")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("n")
+        before = app.engine_run
+        field = app.query_one("#f-hidden", Input)
+        field.value = "0"
+        await field.action_submit()
+        await pilot.pause()
+        assert app.engine_run is before and app.engine_run.k == 1
+        assert "hidden must be an integer from 1 to 4096" in str(app.query_one("#form-error", Static).render())
+        assert field.has_class("invalid")
+
+
+async def test_a_good_parameter_rebuilds_the_run():
+    app = make_app("clip-rescue")
+    async with app.run_test(size=(120, 40)) as pilot:
+        field = app.query_one("#f-steps", Input)
+        field.value = "25"
+        await field.action_submit()
+        await pilot.pause()
+        assert app.engine_run.T == 25 and app.engine_run.k == 0
+
+
+async def test_q_quits_even_mid_play():
+    app = make_app("seed-explode", speed=1)
+    exits = []
+    real_exit = app.exit
+    app.exit = lambda *args, **kwargs: (exits.append(True), real_exit(*args, **kwargs))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("space")
+        assert app.playing
+        await pilot.press("q")
+        await pilot.pause()
+        assert exits == [True]
+
+
+async def test_it_fits_80_by_24_with_all_three_panes():
+    app = make_app("lstm-cec")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("n")
+        await pilot.pause(0.2)
+        for pane in ("#params", "#chart", "#log", "#summary"):
+            widget = app.query_one(pane)
+            assert widget.region.width > 0 and widget.region.height > 0, pane

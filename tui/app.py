@@ -1,0 +1,378 @@
+"""The dashboard: watch BPTT step back through time.
+
+The engine advances on a timer (`_advance_timer`); what it records is drawn
+by a second timer a few times a second (`_redraw`), never once per step: the
+data rate is decoupled from the frame rate. Nothing here computes a gradient;
+it formats what the engine recorded.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from textual import on
+from textual.app import App, ComposeResult
+from textual.command import Hit, Hits, Provider
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Footer, Input, Label, Log, Select, Static
+
+from engine import Config, ConfigError, Run
+from engine import export
+from engine.presets import BUILTIN, DEFAULT_PRESET, Preset
+
+from .format import clip_text, num, percent, status_tag, verdict
+from .norm_chart import NormChart, Series
+from .screens import HelpScreen, PresetPicker
+
+# Steps per second; 0 = as fast as the machine goes.
+SPEEDS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 0)
+REDRAW_HZ = 10
+LOG_LINES = 500
+CLIP_CYCLE = ("none", "norm", "value", "step", "agc")
+
+# The form: (Config field, label, kind) per group; kind is a tuple of choices or "int"/"float".
+FORM = (
+    ("model", (("cell", "cell", ("rnn", "lstm", "gru")), ("activation", "activ.", ("tanh", "sigmoid", "relu", "leaky_relu", "linear")),
+               ("hidden", "H", "int"), ("batch", "N", "int"), ("steps", "T", "int"))),
+    ("weights", (("init", "init", ("gaussian", "xavier", "orthogonal", "identity", "torch")), ("scale", "scale", "float"),
+                 ("spectral_radius", "radius", "float"), ("forget_bias", "forget b", "float"), ("seed", "seed", "int"))),
+    ("loss", (("mode", "mode", ("bptt", "chain")), ("loss", "loss", ("mse", "xent")), ("loss_on", "on", ("last", "all")),
+              ("input_scale", "inputs x", "float"))),
+    ("clipping", (("clip", "clip", CLIP_CYCLE), ("clip_threshold", "threshold", "float"))),
+    ("truncation", (("truncate", "truncate", "int"),)),
+)
+
+
+class PresetCommands(Provider):
+    """The presets in the command palette (ctrl+p)."""
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        app = self.app
+        for preset in BUILTIN.values():
+            score = matcher.match(f"preset {preset.name}")
+            if score > 0:
+                yield Hit(score, matcher.highlight(f"preset {preset.name}"), lambda p=preset: app.open_preset(p), help=preset.description)
+
+
+class BpttLab(App):
+    CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {PresetCommands}
+    TITLE = "bptt-lab"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
+
+    BINDINGS = [
+        Binding("space", "toggle_play", "play"),
+        Binding("n", "step", "step"),
+        Binding("right", "step", "step", show=False),
+        Binding("e", "to_end", "end"),
+        Binding("r", "reset", "reset"),
+        Binding("plus,equals_sign", "faster", "faster", key_display="+", show=False),
+        Binding("minus", "slower", "slower", key_display="-", show=False),
+        Binding("c", "cycle_clip", "clip"),
+        Binding("p", "pick_preset", "preset"),
+        Binding("g", "ghost", "ghost"),
+        Binding("x", "export", "export"),
+        Binding("o", "toggle_params", "params", show=False),
+        Binding("question_mark", "help", "help", key_display="?"),
+        Binding("q", "quit", "quit"),
+    ]
+
+    def __init__(self, preset: Preset, config: Config | None = None, speed: int = 10, export_dir: Path | None = None):
+        super().__init__()
+        self.preset = preset
+        self.config = config or preset.config
+        self.speed_index = SPEEDS.index(speed) if speed in SPEEDS else 3
+        self.export_dir = export_dir or Path.cwd()
+        self.playing = False
+        self.ghost: Series | None = None
+        self._budget = 0.0
+        self._dirty = True
+        self._logged = 0
+        self.engine_run: Run = Run(self.config)
+
+    # -- layout ---------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="header")
+        with Horizontal(id="body"):
+            with VerticalScroll(id="params"):
+                yield Static(self.preset.look_for, id="look-for")
+                for group, rows in FORM:
+                    yield Label(group, classes="group")
+                    for field, label, kind in rows:
+                        with Horizontal(classes="row"):
+                            yield Label(label, classes="name")
+                            value = getattr(self.config, field)
+                            if isinstance(kind, tuple):
+                                yield Select([(c, c) for c in kind], value=value, allow_blank=False, id=f"f-{field}", compact=True)
+                            else:
+                                yield Input(_show(value), id=f"f-{field}", compact=True, type="number" if kind == "float" else "integer")
+                yield Static("", id="form-error")
+            with Vertical(id="main"):
+                yield NormChart(id="chart")
+                yield Log(id="log", max_lines=LOG_LINES, auto_scroll=True)
+        yield Static(id="summary")
+        yield Static("Terminal too small: bptt-lab needs at least 60 x 16.", id="too-small")
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.set_interval(1 / REDRAW_HZ, self._redraw)
+        self._advance_timer = self.set_interval(1 / 30, self._tick, pause=True)
+        self._redraw()
+
+    # -- the run --------------------------------------------------------------------
+
+    def _start(self, config: Config, preset: Preset | None = None) -> None:
+        """Rebuild the run from a config and start over."""
+        self.engine_run = Run(config)
+        self.config = config
+        if preset is not None:
+            self.preset = preset
+            self.query_one("#look-for", Static).update(preset.look_for)
+        self._fill_form()
+        self._restart()
+
+    def _restart(self) -> None:
+        self.playing = False
+        self._advance_timer.pause()
+        self.query_one("#log", Log).clear()
+        self._logged = 0
+        self._dirty = True
+
+    def _advance(self, steps: int) -> None:
+        """Step the engine up to `steps` times; an engine error becomes a notification."""
+        run = self.engine_run
+        try:
+            for _ in range(steps):
+                if run.done:
+                    break
+                run.step()
+        except Exception as exc:  # the app stays up whatever the engine says
+            self.playing = False
+            self._advance_timer.pause()
+            self.notify(f"engine error: {exc}", severity="error")
+        self._dirty = True
+        if run.done and self.playing:
+            self.playing = False
+            self._advance_timer.pause()
+
+    def _tick(self) -> None:
+        speed = SPEEDS[self.speed_index]
+        if speed == 0:
+            deadline = time.perf_counter() + 0.02
+            while not self.engine_run.done and time.perf_counter() < deadline:
+                self._advance(16)
+            return
+        self._budget += speed / 30
+        steps = int(self._budget)
+        self._budget -= steps
+        if steps:
+            self._advance(steps)
+
+    # -- drawing --------------------------------------------------------------------
+
+    def _redraw(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        run, c = self.engine_run, self.config
+        self.query_one("#header", Static).update(self._header_text())
+        self._flush_log()
+        cols = run.records.columns
+        k = run.k
+        series = [Series("|dL/dh|", cols["grad_norm"][:k], "braille")]
+        if run.cell.has_cell_state:
+            series.append(Series("|dL/dc|", cols["cell_norm"][:k], "+"))
+        if run.bound_factor is not None:
+            series.append(Series("bound", cols["bound"][:k], "dot"))
+        if self.ghost is not None:
+            series.append(self.ghost)
+        marks = np.flatnonzero(run.records.clip_mode[:k] > 0) + 1
+        threshold = c.clip_threshold if c.clip == "step" else None
+        self.query_one(NormChart).replot(f"{self.preset.name}: gradient norm per backward step", series, run.T, threshold, marks)
+        self.query_one("#summary", Static).update(self._summary_text())
+
+    def _header_text(self) -> str:
+        c, run = self.config, self.engine_run
+        what = c.cell if c.cell != "rnn" else f"rnn/{c.activation}"
+        state = "done" if run.done else ("playing" if self.playing else "paused")
+        speed = SPEEDS[self.speed_index]
+        rate = "max" if speed == 0 else f"{speed}/s"
+        return f" {self.preset.name} | {what} {c.mode} | H={c.hidden} N={c.batch} T={c.steps} | {state} {rate} | step {run.k}/{run.T}"
+
+    def _summary_text(self) -> str:
+        """Two lines: where the gradient is now, then the verdict of the vanishing condition."""
+        run = self.engine_run
+        s = run.summary()
+        growth = run.mean_growth(last=10)
+        parts = [f"|dL/dh| {num(s['final_norm'], na='nan') if run.k else '-'}"]
+        parts.append(f"x{growth:.3f}/step (last 10)" if math.isfinite(growth) else "x-/step")
+        parts.append(f"clips {s['clip_events']}")
+        if s["spectral_radius"] is not None:
+            parts.append(f"radius {num(s['spectral_radius'])}")
+        parts.append(f"sigma_max {num(s['sigma_max'])}")
+        return "  ".join(parts) + "\n" + verdict(s)
+
+    def _flush_log(self) -> None:
+        run = self.engine_run
+        if self._logged >= run.k:
+            return
+        start = max(self._logged + 1, run.k - LOG_LINES + 1)
+        lines = [step_line(run.records[k], run.config.cell) for k in range(start, run.k + 1)]
+        self.query_one("#log", Log).write_lines(lines)
+        self._logged = run.k
+
+    # -- actions --------------------------------------------------------------------
+
+    def action_toggle_play(self) -> None:
+        if self.engine_run.done:
+            self.notify("the run is complete: r resets it")
+            return
+        self.playing = not self.playing
+        (self._advance_timer.resume if self.playing else self._advance_timer.pause)()
+        self._dirty = True
+
+    def action_step(self) -> None:
+        if self.engine_run.done:
+            self.notify("the run is complete: r resets it")
+            return
+        self._advance(1)
+
+    def action_to_end(self) -> None:
+        """Run to the end in slices, so the screen keeps updating and q still quits."""
+        self.speed_index = len(SPEEDS) - 1
+        if not self.playing and not self.engine_run.done:
+            self.action_toggle_play()
+
+    def action_reset(self) -> None:
+        self.engine_run.reset()
+        self._restart()
+
+    def action_faster(self) -> None:
+        self.speed_index = min(self.speed_index + 1, len(SPEEDS) - 1)
+        self._dirty = True
+
+    def action_slower(self) -> None:
+        self.speed_index = max(self.speed_index - 1, 0)
+        self._dirty = True
+
+    def action_cycle_clip(self) -> None:
+        nxt = CLIP_CYCLE[(CLIP_CYCLE.index(self.config.clip) + 1) % len(CLIP_CYCLE)]
+        try:
+            self._start(self.config.with_overrides(clip=nxt))
+        except ConfigError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.notify(f"clip: {nxt}" + (f" (threshold {self.config.clip_threshold:g})" if nxt != "none" else ""))
+
+    def open_preset(self, preset: Preset) -> None:
+        self._start(preset.config, preset)
+        self.notify(f"preset {preset.name}")
+
+    def action_pick_preset(self) -> None:
+        def chosen(name: str | None) -> None:
+            if name:
+                self.open_preset(BUILTIN[name])
+
+        self.push_screen(PresetPicker(list(BUILTIN.values())), chosen)
+
+    def action_ghost(self) -> None:
+        run = self.engine_run
+        if run.k == 0:
+            self.notify("nothing to pin yet: step first")
+            return
+        c = self.config
+        label = f"ghost: {self.preset.name} {c.cell}{'' if c.clip == 'none' else ' ' + c.clip}"
+        self.ghost = Series(label, run.records.columns["grad_norm"][: run.k].copy(), "dot", "gray")
+        self._dirty = True
+        self.notify(f"pinned {label} ({run.k} steps)")
+
+    def action_export(self) -> None:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        base = self.export_dir / f"bptt-lab-{self.preset.name}-{stamp}"
+        try:
+            Path(f"{base}.json").write_text(export.to_json(self.engine_run, preset=self.preset.name) + "\n", encoding="utf-8")
+            Path(f"{base}.csv").write_text(export.to_csv(self.engine_run), encoding="utf-8")
+        except OSError as exc:
+            self.notify(f"export failed: {exc}", severity="error")
+            return
+        self.notify(f"exported {base.name}.json and .csv ({self.engine_run.k} steps)")
+
+    def action_toggle_params(self) -> None:
+        self.query_one("#params").toggle_class("hidden")
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.preset, self.BINDINGS))
+
+    # -- the form -------------------------------------------------------------------
+
+    def _fill_form(self) -> None:
+        with self.prevent(Select.Changed, Input.Submitted):
+            for _group, rows in FORM:
+                for field, _label, kind in rows:
+                    widget = self.query_one(f"#f-{field}")
+                    value = getattr(self.config, field)
+                    if isinstance(kind, tuple):
+                        widget.value = value
+                    else:
+                        widget.value = _show(value)
+                    widget.remove_class("invalid")
+        self.query_one("#form-error", Static).update("")
+
+    @on(Select.Changed)
+    def _select_changed(self, event: Select.Changed) -> None:
+        self._apply(event.select.id[2:], event.value)
+
+    @on(Input.Submitted)
+    def _input_submitted(self, event: Input.Submitted) -> None:
+        field = event.input.id[2:]
+        kind = "int" if event.input.type == "integer" else "float"
+        text = event.value.strip()
+        try:
+            value = int(text) if kind == "int" else float(text)
+        except ValueError:
+            self._refuse(event.input, f"{field}: '{text}' is not {'an integer' if kind == 'int' else 'a number'}")
+            return
+        self._apply(field, value, event.input)
+
+    def _apply(self, field: str, value, widget=None) -> None:
+        if getattr(self.config, field) == value:
+            return
+        try:
+            config = self.config.with_overrides(**{field: value})
+        except ConfigError as exc:
+            self._refuse(widget or self.query_one(f"#f-{field}"), exc.message)
+            return
+        self._start(config)
+        self.notify(f"{field} = {value}: run rebuilt")
+
+    def _refuse(self, widget, message: str) -> None:
+        widget.add_class("invalid")
+        self.query_one("#form-error", Static).update(f"not applied: {message}")
+
+
+def step_line(r, cell: str) -> str:
+    """One log line per backward step: k, t, norm, x ratio, Jacobian sigma, saturation, gate, tags."""
+    line = f"{r.k:>5} t={r.t:<5} {num(r.grad_norm, na='nan'):>9} x{num(r.ratio):<6} s{num(r.jacobian_sigma):<6} {percent(r.saturation):>4}"
+    if cell != "rnn":
+        line += f" {'f' if cell == 'lstm' else 'z'}{num(r.gate_mean):<5}"
+    tags = " ".join(x for x in (clip_text(r.clip, short=True), status_tag(r)) if x)
+    return line + (f" {tags}" if tags else "")
+
+
+def _show(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def make_app(preset_name: str = DEFAULT_PRESET, config: Config | None = None, presets: dict[str, Preset] | None = None, **kwargs) -> BpttLab:
+    """The app, un-run: shared by the CLI and the tests."""
+    presets = presets or BUILTIN
+    preset = presets[preset_name]
+    return BpttLab(preset, config, **kwargs)
