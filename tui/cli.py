@@ -293,9 +293,13 @@ def tui_command(
     launch(preset, preset_file, {k: v for k, v in locals().items() if k in Overrides})
 
 
+def _has_terminal() -> bool:
+    return sys.stdout.isatty() and sys.stdin.isatty()
+
+
 def launch(preset_name: str, preset_file: Path | None, given: dict) -> None:
     """Validate like `run`, then start the Textual app (imported only here)."""
-    if not (sys.stdout.isatty() and sys.stdin.isatty()):
+    if not _has_terminal():
         raise UsageError("the dashboard needs a terminal (stdin and stdout are not both one); for headless output use: bptt-lab run PRESET")
     try:
         preset, config = resolve(preset_name, preset_file, given)

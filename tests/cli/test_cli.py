@@ -317,13 +317,11 @@ def test_tui_without_a_terminal_says_to_use_run():
 
 @pytest.fixture
 def fake_terminal(monkeypatch):
-    """stdin and stdout that say they are a terminal; BpttLab.run records instead of running."""
+    """A terminal, as far as the CLI can tell; BpttLab.run records instead of running."""
     import tui.app
     import tui.cli as cli
 
-    tty = type("TTY", (), {"isatty": staticmethod(lambda: True), "write": lambda *a: None, "flush": lambda *a: None})()
-    monkeypatch.setattr(cli.sys, "stdin", tty)
-    monkeypatch.setattr(cli.sys, "stdout", tty)
+    monkeypatch.setattr(cli, "_has_terminal", lambda: True)
     opened = []
     monkeypatch.setattr(tui.app.BpttLab, "run", lambda self: opened.append((self.preset.name, self.config)))
     return cli, opened
