@@ -309,7 +309,7 @@ class BpttLab(App):
         self.query_one("#params").toggle_class("hidden")
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.preset, self.BINDINGS))
+        self.push_screen(HelpScreen(self.preset))
 
     # -- the form -------------------------------------------------------------------
 
@@ -360,7 +360,7 @@ class BpttLab(App):
 
 def step_line(r, cell: str) -> str:
     """One log line per backward step: k, t, norm, x ratio, Jacobian sigma, saturation, gate, tags."""
-    line = f"{r.k:>5} t={r.t:<5} {num(r.grad_norm, na='nan'):>9} x{num(r.ratio):<6} s{num(r.jacobian_sigma):<6} {percent(r.saturation):>4}"
+    line = f"{r.k:>4} t={r.t:<4} {num(r.grad_norm, na='nan'):>8} x{num(r.ratio):<5} σ{num(r.jacobian_sigma):<5} {percent(r.saturation):>3}"
     if cell != "rnn":
         line += f" {'f' if cell == 'lstm' else 'z'}{num(r.gate_mean):<5}"
     tags = " ".join(x for x in (clip_text(r.clip, short=True), status_tag(r)) if x)

@@ -4,12 +4,30 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Markdown, OptionList
+from rich.markup import escape
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from engine.presets import Preset
+
+
+KEYS = (
+    ("space", "play / pause the backward pass"),
+    ("n, right", "one backward step"),
+    ("e", "run to the end"),
+    ("r", "reset: start the backward pass over"),
+    ("+ / -", "faster / slower (1 step/s up to as fast as it goes)"),
+    ("c", "cycle the clip mode: none, norm, value, step, agc"),
+    ("p", "pick a preset (also in the command palette, ctrl+p)"),
+    ("g", "pin this run as a ghost curve, to compare"),
+    ("x", "export the run as JSON and CSV"),
+    ("o", "show / hide the parameters pane"),
+    ("enter", "in a parameter field: apply it (the run starts over)"),
+    ("?", "this help"),
+    ("q", "quit"),
+)
 
 
 class HelpScreen(ModalScreen[None]):
@@ -17,21 +35,21 @@ class HelpScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "close")]
 
-    def __init__(self, preset: Preset, bindings: list[Binding]):
+    def __init__(self, preset: Preset):
         super().__init__()
         self.preset = preset
-        self.keys = bindings
 
     def compose(self) -> ComposeResult:
-        keys = "\n".join(f"| `{b.key_display or b.key.split(',')[0]}` | {b.description} |" for b in self.keys if b.description)
+        keys = "\n".join(f"  {key:<10} {what}" for key, what in KEYS)
         text = (
-            f"# {self.preset.name}\n\n{self.preset.description}\n\n**What to look for:** {self.preset.look_for}\n\n"
-            f"| key | action |\n|---|---|\n{keys}\n\n"
-            "Record k is the gradient with respect to h at t = T - k: the k-th Jacobian has been applied. "
-            "Press escape or ? to close."
+            f"[b]{self.preset.name}[/b]: {escape(self.preset.description)}\n\n"
+            f"[b]What to look for:[/b] {escape(self.preset.look_for)}\n\n"
+            f"{keys}\n\n"
+            "Record k is the gradient with respect to h at t = T - k: the k-th Jacobian has been applied.\n"
+            "[dim]escape or ? closes this help[/dim]"
         )
-        with Vertical(id="help"):
-            yield Markdown(text)
+        with VerticalScroll(id="help"):
+            yield Static(text)
 
 
 class PresetPicker(ModalScreen[str | None]):
