@@ -179,6 +179,28 @@ def build_run(preset_name: str, preset_file: Path | None, given: dict):
         raise UsageError(config_error_text(exc)) from None
 
 
+def with_overrides(fn):
+    """Give a command one option per Config field (the `Overrides`), collected
+    into its `given` argument: `run` and `tui` take the same flags."""
+    import functools
+    import inspect
+
+    import typing
+
+    sig = inspect.signature(fn)
+    hints = typing.get_type_hints(fn, include_extras=True)  # this module's annotations are strings
+    own = [p.replace(annotation=hints[name]) for name, p in sig.parameters.items() if name != "given"]
+    extra = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=kind) for name, kind in Overrides.items()]
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        given = {name: kwargs.pop(name, None) for name in Overrides}
+        return fn(*args, given=given, **kwargs)
+
+    wrapper.__signature__ = sig.replace(parameters=[*own[:1], *extra, *own[1:]])
+    return wrapper
+
+
 def _guard(fn):
     """Turn this module's UsageError into the one-line exit-2 message."""
     import functools
@@ -195,40 +217,17 @@ def _guard(fn):
 
 @app.command("run")
 @_guard
+@with_overrides
 def run_command(
     preset: Annotated[str, typer.Argument(help=PRESET_HELP, show_default=True)] = DEFAULT_PRESET,
-    mode: Overrides["mode"] = None,
-    cell: Overrides["cell"] = None,
-    activation: Overrides["activation"] = None,
-    leaky_slope: Overrides["leaky_slope"] = None,
-    hidden: Overrides["hidden"] = None,
-    batch: Overrides["batch"] = None,
-    steps: Overrides["steps"] = None,
-    input_size: Overrides["input_size"] = None,
-    output_size: Overrides["output_size"] = None,
-    init: Overrides["init"] = None,
-    scale: Overrides["scale"] = None,
-    spectral_radius: Overrides["spectral_radius"] = None,
-    forget_bias: Overrides["forget_bias"] = None,
-    seed: Overrides["seed"] = None,
-    weights: Overrides["weights"] = None,
-    loss: Overrides["loss"] = None,
-    loss_on: Overrides["loss_on"] = None,
-    input_scale: Overrides["input_scale"] = None,
-    text: Overrides["text"] = None,
-    clip: Overrides["clip"] = None,
-    clip_threshold: Overrides["clip_threshold"] = None,
-    truncate: Overrides["truncate"] = None,
-    vanish_threshold: Overrides["vanish_threshold"] = None,
-    explode_threshold: Overrides["explode_threshold"] = None,
     preset_file: PresetFile = None,
     fmt: Annotated[RunFormat, typer.Option("--format", "-f", help="Output format.", rich_help_panel=_R)] = RunFormat.table,
     dump: Annotated[bool, typer.Option("--dump", help="JSON only: add params, inputs, targets, grads and grads_raw.", rich_help_panel=_R, metavar="")] = False,
     plot: Annotated[bool, typer.Option("--plot", help="Also print a chart of the norm per step (log10 axis).", rich_help_panel=_R, metavar="")] = False,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the table, CSV or JSON to this file.", metavar="FILE", rich_help_panel=_R)] = None,
+    given: dict | None = None,
 ) -> None:
     """Run a preset to completion without the dashboard: a table, CSV or JSON, and optionally a chart."""
-    given = {k: v for k, v in locals().items() if k in Overrides}
     fmt = fmt.value
     if dump and fmt != "json":
         raise UsageError("--dump applies to --format json only")
@@ -261,36 +260,14 @@ def run_command(
 
 @app.command("tui")
 @_guard
+@with_overrides
 def tui_command(
     preset: Annotated[str, typer.Argument(help=PRESET_HELP, show_default=True)] = DEFAULT_PRESET,
-    mode: Overrides["mode"] = None,
-    cell: Overrides["cell"] = None,
-    activation: Overrides["activation"] = None,
-    leaky_slope: Overrides["leaky_slope"] = None,
-    hidden: Overrides["hidden"] = None,
-    batch: Overrides["batch"] = None,
-    steps: Overrides["steps"] = None,
-    input_size: Overrides["input_size"] = None,
-    output_size: Overrides["output_size"] = None,
-    init: Overrides["init"] = None,
-    scale: Overrides["scale"] = None,
-    spectral_radius: Overrides["spectral_radius"] = None,
-    forget_bias: Overrides["forget_bias"] = None,
-    seed: Overrides["seed"] = None,
-    weights: Overrides["weights"] = None,
-    loss: Overrides["loss"] = None,
-    loss_on: Overrides["loss_on"] = None,
-    input_scale: Overrides["input_scale"] = None,
-    text: Overrides["text"] = None,
-    clip: Overrides["clip"] = None,
-    clip_threshold: Overrides["clip_threshold"] = None,
-    truncate: Overrides["truncate"] = None,
-    vanish_threshold: Overrides["vanish_threshold"] = None,
-    explode_threshold: Overrides["explode_threshold"] = None,
     preset_file: PresetFile = None,
+    given: dict | None = None,
 ) -> None:
     """Open the dashboard on a preset (bptt-lab alone opens the default one)."""
-    launch(preset, preset_file, {k: v for k, v in locals().items() if k in Overrides})
+    launch(preset, preset_file, given or {})
 
 
 def _has_terminal() -> bool:

@@ -28,6 +28,16 @@ def num(x: float | None, digits: int = 3, na: str = "-") -> str:
     return f"{x:.{digits}g}"
 
 
+def log_ticks(lows: list[float], highs: list[float], most: int = 8) -> tuple[int, int, list[int], list[str]]:
+    """The y range (whole powers of ten) of log10 data, with at most ~`most` ticks labelled 1e-3, 1, 1e2."""
+    lo, hi = math.floor(min(lows)), math.ceil(max(highs))
+    if lo == hi:
+        lo, hi = lo - 1, hi + 1
+    step = max(1, math.ceil((hi - lo) / most))
+    ticks = list(range(lo, hi + 1, step))
+    return lo, hi, ticks, ["1" if t == 0 else f"1e{t}" for t in ticks]
+
+
 def percent(x: float) -> str:
     return "-" if math.isnan(x) else f"{100 * x:.0f}%"
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from textual_plotext import PlotextPlot
 
+from .format import log_ticks
+
 FLOOR_EXP = -300  # zero norms are drawn here and said so
 
 
@@ -76,18 +78,10 @@ class NormChart(PlotextPlot):
             if ok.any():
                 plt.scatter(marks[ok].tolist(), np.log10(v[ok]).tolist(), marker="x", color="red", label="clip")
         if lows:
-            lo, hi = math.floor(min(lows)), math.ceil(max(highs))
-            if lo == hi:
-                lo, hi = lo - 1, hi + 1
-            step = max(1, math.ceil((hi - lo) / 6))
-            ticks = list(range(lo, hi + 1, step))
-            plt.yticks(ticks, [power_label(t) for t in ticks])
+            lo, hi, ticks, labels = log_ticks(lows, highs, most=6)
+            plt.yticks(ticks, labels)
             plt.ylim(lo, hi)
         plt.xlim(1, max(2, steps))
         xstep = max(1, math.ceil(steps / 6))
         plt.xticks(list(range(1, steps + 1, xstep)))
         self.refresh()
-
-
-def power_label(exp: int) -> str:
-    return "1" if exp == 0 else f"1e{exp}"

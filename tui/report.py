@@ -21,7 +21,7 @@ from engine.bptt import Run
 from engine.export import finite_or_none
 from engine.presets import Preset
 
-from .format import clip_text, num, percent, status_tag, summary_lines
+from .format import clip_text, log_ticks, num, percent, status_tag, summary_lines
 
 STATUS_STYLE = {"ok": "", "vanishing": "yellow", "exploding": "red", "overflow": "bold red", "truncated": "cyan"}
 
@@ -140,12 +140,8 @@ def chart_text(run: Run, preset: Preset, width: int | None = None, height: int =
         highs.append(y)
         notes.append(f"horizontal line: step-clip threshold {c.clip_threshold:g}")
     if lows:
-        lo, hi = math.floor(min(lows)), math.ceil(max(highs))
-        if lo == hi:
-            lo, hi = lo - 1, hi + 1
-        step = max(1, math.ceil((hi - lo) / 8))
-        ticks = list(range(lo, hi + 1, step))
-        plt.yticks(ticks, [f"1e{t:+d}".replace("+", "") if t else "1" for t in ticks])
+        lo, hi, ticks, labels = log_ticks(lows, highs)
+        plt.yticks(ticks, labels)
         plt.ylim(lo, hi)
     plt.xlim(1, max(2, run.k))
     xstep = max(1, math.ceil(run.k / 8))
