@@ -19,7 +19,8 @@ from textual.app import App, ComposeResult
 from textual.command import Hit, Hits, Provider
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Footer, Input, Label, Log, Select, Static
+from rich.text import Text
+from textual.widgets import Footer, Input, Label, RichLog, Select, Static
 
 from engine import Config, ConfigError, Run
 from engine import export
@@ -33,6 +34,7 @@ from .screens import HelpScreen, PresetPicker
 SPEEDS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 0)
 REDRAW_HZ = 10
 LOG_LINES = 500
+LOG_FLUSH = 100  # most lines written in one frame
 CLIP_CYCLE = ("none", "norm", "value", "step", "agc")
 
 # The form: (Config field, label, kind) per group; kind is a tuple of choices or "int"/"float".
@@ -64,8 +66,8 @@ class BpttLab(App):
     CSS_PATH = "app.tcss"
     COMMANDS = App.COMMANDS | {PresetCommands}
     TITLE = "bptt-lab"
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
-    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-too-narrow"), (60, "-narrow"), (100, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-too-short"), (16, "-short"), (30, "-tall")]
 
     BINDINGS = [
         Binding("space", "toggle_play", "play"),
@@ -117,7 +119,7 @@ class BpttLab(App):
                 yield Static("", id="form-error")
             with Vertical(id="main"):
                 yield NormChart(id="chart")
-                yield Log(id="log", max_lines=LOG_LINES, auto_scroll=True)
+                yield RichLog(id="log", max_lines=LOG_LINES, auto_scroll=True, wrap=False)
         yield Static(id="summary")
         yield Static("Terminal too small: bptt-lab needs at least 60 x 16.", id="too-small")
         yield Footer(compact=True, show_command_palette=False)
@@ -142,7 +144,7 @@ class BpttLab(App):
     def _restart(self) -> None:
         self.playing = False
         self._advance_timer.pause()
-        self.query_one("#log", Log).clear()
+        self.query_one("#log", RichLog).clear()
         self._logged = 0
         self._dirty = True
 
@@ -194,8 +196,12 @@ class BpttLab(App):
             series.append(Series("bound", cols["bound"][:k], "dot"))
         if self.ghost is not None:
             series.append(self.ghost)
+        if c.clip in ("norm", "value", "agc"):
+            # End-of-pass rules act on the parameter gradients: show their running norm.
+            series.append(Series("|grad| (params)", cols["param_norm"][:k], "+", "magenta"))
         marks = np.flatnonzero(run.records.clip_mode[:k] > 0) + 1
-        threshold = c.clip_threshold if c.clip == "step" else None
+        # The threshold line where it compares with a drawn series: dL/dh (step) or the parameter norm (norm).
+        threshold = c.clip_threshold if c.clip in ("step", "norm") else None
         self.query_one(NormChart).replot(f"{self.preset.name}: gradient norm per backward step", series, run.T, threshold, marks)
         self.query_one("#summary", Static).update(self._summary_text())
 
@@ -221,12 +227,23 @@ class BpttLab(App):
         return "  ".join(parts) + "\n" + verdict(s)
 
     def _flush_log(self) -> None:
+        """Write the records since the last frame, coloured by severity (theme colours).
+        After a long jump only the last LOG_FLUSH lines are written, with a marker."""
         run = self.engine_run
         if self._logged >= run.k:
             return
-        start = max(self._logged + 1, run.k - LOG_LINES + 1)
-        lines = [step_line(run.records[k], run.config.cell) for k in range(start, run.k + 1)]
-        self.query_one("#log", Log).write_lines(lines)
+        log = self.query_one("#log", RichLog)
+        start = self._logged + 1
+        if run.k - start + 1 > LOG_FLUSH:
+            skipped = run.k - LOG_FLUSH - start + 1
+            log.write(Text(f"... {skipped} steps not listed ...", style=self.current_theme.secondary or ""))
+            start = run.k - LOG_FLUSH + 1
+        theme = self.current_theme
+        colour = {"vanishing": theme.warning, "exploding": theme.error, "overflow": theme.error, "truncated": theme.secondary}
+        for k in range(start, run.k + 1):
+            r = run.records[k]
+            style = colour.get(r.status) or (theme.accent if r.clip is not None else None)
+            log.write(Text(step_line(r, run.config.cell), style=style or ""))
         self._logged = run.k
 
     # -- actions --------------------------------------------------------------------

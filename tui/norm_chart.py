@@ -28,23 +28,29 @@ class Series:
     color: str | None = None
 
 
-def bucket_minmax(values: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """(k, log10 values) with at most ~2 * width points: each bucket's min and max."""
-    k = np.arange(1, values.size + 1, dtype=float)
+def bucket_minmax(values: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """(k, log10 values, count of zero or non-finite values left out), with at most
+    ~2 * width points: each of `width` equal buckets contributes its min and max."""
     with np.errstate(all="ignore"):
         y = np.log10(np.where(values > 0, values, np.nan))
-    ok = np.isfinite(y)
-    k, y = k[ok], y[ok]
-    if y.size <= 2 * width:
-        return k, y
-    edges = np.linspace(0, y.size, width + 1).astype(int)
-    starts = edges[:-1]
-    lo = np.minimum.reduceat(y, starts)
-    hi = np.maximum.reduceat(y, starts)
-    lo_k = k[starts + np.array([np.argmin(y[a:b]) for a, b in zip(edges[:-1], edges[1:])])]
-    hi_k = k[starts + np.array([np.argmax(y[a:b]) for a, b in zip(edges[:-1], edges[1:])])]
-    order = np.argsort(np.concatenate([lo_k, hi_k]), kind="stable")
-    return np.concatenate([lo_k, hi_k])[order], np.concatenate([lo, hi])[order]
+    n = y.size
+    dropped = int(np.count_nonzero(~np.isfinite(y)))
+    if n <= 2 * width:
+        k = np.arange(1, n + 1, dtype=float)
+        ok = np.isfinite(y)
+        return k[ok], y[ok], dropped
+    size = -(-n // width)  # ceil
+    pad = width * size - n
+    lows = np.concatenate([np.where(np.isfinite(y), y, np.inf), np.full(pad, np.inf)]).reshape(width, size)
+    highs = np.concatenate([np.where(np.isfinite(y), y, -np.inf), np.full(pad, -np.inf)]).reshape(width, size)
+    lo_i, hi_i = np.argmin(lows, axis=1), np.argmax(highs, axis=1)
+    rows = np.arange(width)
+    lo, hi = lows[rows, lo_i], highs[rows, hi_i]
+    k = np.concatenate([rows * size + lo_i, rows * size + hi_i]) + 1.0
+    v = np.concatenate([lo, hi])
+    ok = np.isfinite(v)
+    order = np.argsort(k[ok], kind="stable")
+    return k[ok][order], v[ok][order], dropped
 
 
 class NormChart(PlotextPlot):
@@ -55,18 +61,23 @@ class NormChart(PlotextPlot):
         self.plt.xlabel("backward step k")
 
     def replot(self, title: str, series: list[Series], steps: int, threshold: float | None = None, marks: np.ndarray | None = None) -> None:
+        """Draw the series; zero or non-finite values of the first one are left
+        out and counted in the title (a log axis cannot show them)."""
         plt = self.plt
         plt.clear_data()
-        plt.title(title)
         width = max(10, self.size.width - 10)
         lows, highs = [], []
-        for s in series:
-            k, y = bucket_minmax(s.values, width)
+        notes = []
+        for i, s in enumerate(series):
+            k, y, dropped = bucket_minmax(s.values, width)
+            if dropped and i == 0:
+                notes.append(f"{dropped} zero/non-finite not drawn")
             if y.size == 0:
                 continue
             lows.append(float(y.min()))
             highs.append(float(y.max()))
             plt.plot(k.tolist(), y.tolist(), label=s.label, marker=s.marker, color=s.color)
+        plt.title(title + (f" ({'; '.join(notes)})" if notes else ""))
         if threshold is not None and threshold > 0:
             y0 = math.log10(threshold)
             plt.hline(y0, "orange")

@@ -9,12 +9,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from textual.widgets import Input, Log, Static
+from textual.widgets import Input, RichLog, Static
 
 from engine.presets import BUILTIN
 from tui.app import SPEEDS, make_app
 
 pytestmark = pytest.mark.asyncio
+
+
+def log_lines(app) -> list[str]:
+    return [strip.text for strip in app.query_one("#log", RichLog).lines]
 
 
 async def settle(pilot, until=lambda: False, rounds: int = 200):
@@ -31,8 +35,8 @@ async def test_n_and_right_step_once_each():
         await pilot.press("right")
         await pilot.pause()
         assert app.engine_run.k == 2
-        await settle(pilot, lambda: len(app.query_one(Log).lines) == 2)
-        lines = app.query_one(Log).lines
+        await settle(pilot, lambda: len(log_lines(app)) == 2)
+        lines = log_lines(app)
         assert lines[0].split()[0] == "1" and lines[1].split()[0] == "2"
         assert "step 2/20" in str(app.query_one("#header", Static).render())
 
@@ -58,7 +62,7 @@ async def test_e_runs_to_the_end_and_r_resets():
         await pilot.press("r")
         await pilot.pause()
         assert app.engine_run.k == 0 and not app.engine_run.done
-        assert len(app.query_one(Log).lines) == 0
+        assert len(log_lines(app)) == 0
 
 
 async def test_plus_and_minus_change_the_speed():
@@ -87,8 +91,8 @@ async def test_clip_tags_appear_on_the_steps_the_engine_clipped():
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("e")
         await settle(pilot, lambda: app.engine_run.done)
-        await settle(pilot, lambda: len(app.query_one(Log).lines) == 60)
-        tagged = [int(line.split()[0]) for line in app.query_one(Log).lines if "CLIP" in line]
+        await settle(pilot, lambda: len(log_lines(app)) == 60)
+        tagged = [int(line.split()[0]) for line in log_lines(app) if "CLIP" in line]
         clipped = [r.k for r in app.engine_run.records if r.clip is not None]
         assert tagged == clipped and len(clipped) > 20
 
