@@ -2,4 +2,3 @@ import os
 
 # Typer/Rich print colour codes in CI unless told not to; set before typer loads.
 os.environ["_TYPER_FORCE_DISABLE_TERMINAL"] = "1"
-os.environ.setdefault("NO_COLOR", "1")

@@ -43,7 +43,7 @@ class HelpScreen(ModalScreen[None]):
         keys = "\n".join(f"  {key:<10} {what}" for key, what in KEYS)
         text = (
             f"[b]{self.preset.name}[/b]: {escape(self.preset.description)}\n\n"
-            f"[b]What to look for:[/b] {escape(self.preset.look_for)}\n\n"
+            f"[b]What to look for[/b]: {escape(self.preset.look_for)}\n\n"
             f"{keys}\n\n"
             "Record k is the gradient with respect to h at t = T - k: the k-th Jacobian has been applied.\n"
             "[dim]escape or ? closes this help[/dim]"
