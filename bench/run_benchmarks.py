@@ -312,9 +312,22 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     cases = [bench_case(name, cell, preset["steps"], repeats) for name, cell in CASES]
     cli = [] if args.no_cli else [bench_cli(label, a, CLI_REPEATS) for label, a in CLI_COMMANDS]
+    log("[tui] redraw frames at 100 and 100,000 steps; run to the end of T = 100,000")
+    import tui_frames
+
+    tui = tui_frames.main()
     total = time.perf_counter() - started
 
     print(markdown(ctx, cases, cli, mode))
+    print(
+        "\nDashboard (the app under Pilot at 120 x 40, median of 30 frames; a frame = the redraw plus the chart's plotext build)\n\n"
+        "| measure | value |\n|---|---:|\n"
+        f"| frame with 100 steps of history | {1e3 * tui['frame_100_s']:.2f} ms |\n"
+        f"| frame with 100,000 steps of history | {1e3 * tui['frame_100k_s']:.2f} ms |\n"
+        f"| ratio (target <= 1.5x) | {tui['frame_ratio']:.2f}x |\n"
+        f"| run to the end of a T = 100,000 chain | {tui['run_to_end_100k_s']:.1f} s |\n"
+        f"| peak RSS of a process doing only that run (Python and Textual included) | {tui['peak_rss_mib']:.0f} MiB |"
+    )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "mode": mode,
@@ -322,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": ctx,
         "cases": cases,
         "cli": cli,
+        "tui": tui,
         "total_wall_s": total,
     }
     RESULTS.write_text(json.dumps(payload, indent=2) + "\n")

@@ -137,6 +137,7 @@ class Run:
             self.slots_c = np.zeros_like(self.slots)
         self._prev_norm = self.start_norm
         self._bound = self.start_norm
+        self.clip_count = 0  # applied clip events so far
         self._crossed = False
 
     def step(self):
@@ -225,6 +226,7 @@ class Run:
                     self.carried *= factor  # `total` is this same array
                 norm = norm * factor
                 rec.set_clip(k, ClipEvent("step", before, norm, factor))
+                self.clip_count += 1
         elif c.clip != "none" and not self._crossed:
             measure = self._clip_measure(param_norm)
             if measure + (1e-6 if c.clip == "norm" else 0.0) > c.clip_threshold:
@@ -300,6 +302,7 @@ class Run:
         if applied:
             after = global_norm(self.grads)
             self.records.set_clip(self.T, ClipEvent(c.clip, before, after, after / before if before > 0 else math.nan))
+            self.clip_count += 1
         self.done = True
 
     # -- what the run amounts to ---------------------------------------------------
@@ -314,6 +317,22 @@ class Run:
         if r.size == 0:
             return math.nan
         return float(np.exp(np.mean(np.log(r))))
+
+    def live(self) -> dict:
+        """What a display refreshed several times a second needs, in O(1): the
+        current norm, clip count, and the spectrum facts behind the verdict."""
+        c, sp, gamma = self.config, self.spectrum, self.config.gamma
+        product = sp["sigma_max"] * gamma if gamma is not None else None
+        return {
+            "steps_done": self.k,
+            "norm": float(self.records.columns["grad_norm"][self.k - 1]) if self.k else None,
+            "clip_events": self.clip_count,
+            "spectral_radius": sp["block_radii"][0] if c.cell == "rnn" else None,
+            "sigma_max": sp["sigma_max"],
+            "gamma": gamma,
+            "sigma_gamma": product,
+            "vanishing_guaranteed": (product < 1.0) if product is not None else None,
+        }
 
     def summary(self) -> dict:
         """What the run amounts to so far (complete once `done`)."""

@@ -95,6 +95,7 @@ class BpttLab(App):
         self.playing = False
         self.ghost: Series | None = None
         self._budget = 0.0
+        self._resets = 0  # names the run's current backward pass, for the chart's cache
         self._dirty = True
         self._logged = 0
         self.engine_run: Run = Run(self.config)
@@ -142,6 +143,7 @@ class BpttLab(App):
         self._restart()
 
     def _restart(self) -> None:
+        self._resets += 1
         self.playing = False
         self._advance_timer.pause()
         self.query_one("#log", RichLog).clear()
@@ -202,7 +204,7 @@ class BpttLab(App):
         marks = np.flatnonzero(run.records.clip_mode[:k] > 0) + 1
         # The threshold line where it compares with a drawn series: dL/dh (step) or the parameter norm (norm).
         threshold = c.clip_threshold if c.clip in ("step", "norm") else None
-        self.query_one(NormChart).replot(f"{self.preset.name}: gradient norm per backward step", series, run.T, threshold, marks)
+        self.query_one(NormChart).replot(f"{self.preset.name}: gradient norm per backward step", series, run.T, threshold, marks, token=(id(run), self._resets))
         self.query_one("#summary", Static).update(self._summary_text())
 
     def _header_text(self) -> str:
@@ -216,9 +218,9 @@ class BpttLab(App):
     def _summary_text(self) -> str:
         """Two lines: where the gradient is now, then the verdict of the vanishing condition."""
         run = self.engine_run
-        s = run.summary()
+        s = run.live()
         growth = run.mean_growth(last=10)
-        parts = [f"|dL/dh| {num(s['final_norm'], na='nan') if run.k else '-'}"]
+        parts = [f"|dL/dh| {num(s['norm'], na='nan') if run.k else '-'}"]
         parts.append(f"x{growth:.3f}/step (last 10)" if math.isfinite(growth) else "x-/step")
         parts.append(f"clips {s['clip_events']}")
         if s["spectral_radius"] is not None:

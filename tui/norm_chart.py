@@ -28,11 +28,18 @@ class Series:
     color: str | None = None
 
 
-def bucket_minmax(values: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """(k, log10 values, count of zero or non-finite values left out), with at most
-    ~2 * width points: each of `width` equal buckets contributes its min and max."""
+def log10_positive(values: np.ndarray) -> np.ndarray:
+    """log10 of the values; NaN where a value is zero, negative or not finite."""
     with np.errstate(all="ignore"):
-        y = np.log10(np.where(values > 0, values, np.nan))
+        return np.log10(np.where(values > 0, values, np.nan))
+
+
+def bucket_minmax(values: np.ndarray, width: int, y: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    """(k, log10 values, count of zero or non-finite values left out), with at most
+    ~2 * width points: each of `width` equal buckets contributes its min and max.
+    `y` may pass log10_positive(values) already computed."""
+    if y is None:
+        y = log10_positive(values)
     n = y.size
     dropped = int(np.count_nonzero(~np.isfinite(y)))
     if n <= 2 * width:
@@ -54,13 +61,36 @@ def bucket_minmax(values: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarra
 
 
 class NormChart(PlotextPlot):
-    """Replotted from the app's redraw timer, never once per step."""
+    """Replotted from the app's redraw timer, never once per step.
+
+    log10 of each series is kept between frames and extended by the new steps
+    only; `token` names the run (it changes on reset or rebuild), so a cached
+    value never outlives the run it came from.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._logs: dict = {}
+
+    def _log10(self, token, s: Series) -> np.ndarray:
+        cache = self._logs
+        key = (token, s.label)
+        old = cache.get(key)
+        n = s.values.size
+        if old is None or old.size > n:
+            y = log10_positive(s.values)
+        else:
+            y = np.concatenate([old, log10_positive(s.values[old.size :])])
+        for stale in [k for k in cache if k[0] != token]:
+            del cache[stale]
+        cache[key] = y
+        return y
 
     def on_mount(self) -> None:
         super().on_mount()
         self.plt.xlabel("backward step k")
 
-    def replot(self, title: str, series: list[Series], steps: int, threshold: float | None = None, marks: np.ndarray | None = None) -> None:
+    def replot(self, title: str, series: list[Series], steps: int, threshold: float | None = None, marks: np.ndarray | None = None, token=None) -> None:
         """Draw the series; zero or non-finite values of the first one are left
         out and counted in the title (a log axis cannot show them)."""
         plt = self.plt
@@ -69,7 +99,7 @@ class NormChart(PlotextPlot):
         lows, highs = [], []
         notes = []
         for i, s in enumerate(series):
-            k, y, dropped = bucket_minmax(s.values, width)
+            k, y, dropped = bucket_minmax(s.values, width, self._log10(token, s) if token is not None and not s.label.startswith("ghost") else None)
             if dropped and i == 0:
                 notes.append(f"{dropped} zero/non-finite not drawn")
             if y.size == 0:
