@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/bptt-lab run seed-explode --plot
+	$(BIN)/bptt-lab
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -98,10 +98,17 @@ class NormChart(PlotextPlot):
         width = max(10, self.size.width - 10)
         lows, highs = [], []
         notes = []
+        zeros = overflow = np.empty(0)
         for i, s in enumerate(series):
             k, y, dropped = bucket_minmax(s.values, width, self._log10(token, s) if token is not None and not s.label.startswith("ghost") else None)
             if dropped and i == 0:
-                notes.append(f"{dropped} zero/non-finite not drawn")
+                # A log axis cannot show them: zeros go on the floor, overflows on the ceiling.
+                zeros = np.flatnonzero(s.values == 0) + 1
+                overflow = np.flatnonzero(~np.isfinite(s.values)) + 1
+                if zeros.size:
+                    notes.append(f"{zeros.size} zero: on the floor")
+                if overflow.size:
+                    notes.append(f"{overflow.size} overflow: on the ceiling")
             if y.size == 0:
                 continue
             lows.append(float(y.min()))
@@ -118,10 +125,16 @@ class NormChart(PlotextPlot):
             ok = np.isfinite(v) & (v > 0)
             if ok.any():
                 plt.scatter(marks[ok].tolist(), np.log10(v[ok]).tolist(), marker="x", color="red", label="clip")
+        if not lows and (zeros.size or overflow.size):
+            lows, highs = [-1.0], [1.0]
         if lows:
             lo, hi, ticks, labels = log_ticks(lows, highs, most=6)
             plt.yticks(ticks, labels)
             plt.ylim(lo, hi)
+            for where, level, marker, label in ((zeros, lo, "v", "zero"), (overflow, hi, "^", "overflow")):
+                if where.size:
+                    pick = where[np.linspace(0, where.size - 1, min(where.size, width)).astype(int)]
+                    plt.scatter(pick.tolist(), [level] * pick.size, marker=marker, color="red", label=label)
         plt.xlim(1, max(2, steps))
         xstep = max(1, math.ceil(steps / 6))
         plt.xticks(list(range(1, steps + 1, xstep)))

@@ -182,3 +182,44 @@ async def test_it_fits_80_by_24_with_all_three_panes():
         for pane in ("#params", "#chart", "#log", "#summary"):
             widget = app.query_one(pane)
             assert widget.region.width > 0 and widget.region.height > 0, pane
+
+
+async def test_an_overflowing_run_is_drawn_capped_and_annotated():
+    app = make_app("seed-explode", BUILTIN["seed-explode"].config.with_overrides(scale=10.0, steps=400))
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.engine_run.run()
+        app._dirty = True
+        app._redraw()
+        await pilot.pause()
+        chart = app.query_one("#chart")
+        text = chart.plt.build()
+        overflowed = sum(r.status == "overflow" for r in app.engine_run.records)
+        assert overflowed > 100
+        assert f"{overflowed} overflow: on the ceiling" in text
+
+
+async def test_an_engine_error_is_a_notification_and_the_app_stays_up():
+    app = make_app("seed-explode")
+    async with app.run_test(size=(120, 40)) as pilot:
+        def broken():
+            raise FloatingPointError("simulated failure")
+
+        app.engine_run.step = broken
+        await pilot.press("n")
+        await pilot.pause()
+        assert any("engine error: simulated failure" in n.message for n in app._notifications)
+        assert app.is_running and app.screen is not None
+        await pilot.press("question_mark")  # still responsive
+        assert app.screen.__class__.__name__ == "HelpScreen"
+
+
+async def test_clip_rescue_marks_the_crossing_and_the_final_rescale():
+    app = make_app("clip-rescue")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("e")
+        await settle(pilot, lambda: app.engine_run.done)
+        await settle(pilot, lambda: len(log_lines(app)) == 60)
+        lines = {int(line.split()[0]): line for line in log_lines(app)}
+        crossed = app.engine_run.summary()["clip_crossed_k"]
+        assert "norm crossed" in lines[crossed] and "CLIP" in lines[60]
+        assert sum("CLIP" in line for line in lines.values()) == 1
