@@ -213,7 +213,10 @@ class BpttLab(App):
         state = "done" if run.done else ("playing" if self.playing else "paused")
         speed = SPEEDS[self.speed_index]
         rate = "max" if speed == 0 else f"{speed}/s"
-        return f" {self.preset.name} | {what} {c.mode} | H={c.hidden} N={c.batch} T={c.steps} | {state} {rate} | step {run.k}/{run.T}"
+        extra = "".join(
+            part for part in (f" | clip {c.clip} {c.clip_threshold:g}" if c.clip != "none" else "", f" | truncate {c.truncate}" if c.truncate else "")
+        )
+        return f" {self.preset.name} | {what} {c.mode} | H={c.hidden} N={c.batch} T={c.steps}{extra} | {state} {rate} | step {run.k}/{run.T}"
 
     def _summary_text(self) -> str:
         """Two lines: where the gradient is now, then the verdict of the vanishing condition."""
