@@ -114,7 +114,6 @@ class Run:
 
     def reset(self) -> None:
         """Start the backward pass over; the forward pass is kept."""
-        c = self.config
         self.k = 0
         self.done = False
         self.records = Records(self.T)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..activations import sigmoid
 
 
 class LSTMCell:

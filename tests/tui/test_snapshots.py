@@ -7,7 +7,6 @@ Update with: .venv/bin/python -m pytest tests/tui/test_snapshots.py --snapshot-u
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
