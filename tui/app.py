@@ -82,6 +82,7 @@ class BpttLab(App):
         Binding("g", "ghost", "ghost"),
         Binding("x", "export", "export"),
         Binding("o", "toggle_params", "params", show=False),
+        Binding("escape", "leave_field", "leave field", show=False),
         Binding("question_mark", "help", "help", key_display="?"),
         Binding("q", "quit", "quit"),
     ]
@@ -326,6 +327,10 @@ class BpttLab(App):
             self.notify(f"export failed: {exc}", severity="error")
             return
         self.notify(f"exported {base.name}.json and .csv ({self.engine_run.k} steps)")
+
+    def action_leave_field(self) -> None:
+        """Give the keys back to the app after typing in a parameter field."""
+        self.screen.set_focus(None)
 
     def action_toggle_params(self) -> None:
         self.query_one("#params").toggle_class("hidden")

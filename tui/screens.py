@@ -24,7 +24,9 @@ KEYS = (
     ("g", "pin this run as a ghost curve, to compare"),
     ("x", "export the run as JSON and CSV"),
     ("o", "show / hide the parameters pane"),
+    ("tab", "move into the parameter fields (a click works too)"),
     ("enter", "in a parameter field: apply it (the run starts over)"),
+    ("escape", "leave a parameter field, so the keys above work again"),
     ("?", "this help"),
     ("q", "quit"),
 )

@@ -223,3 +223,13 @@ async def test_clip_rescue_marks_the_crossing_and_the_final_rescale():
         crossed = app.engine_run.summary()["clip_crossed_k"]
         assert "norm crossed" in lines[crossed] and "CLIP" in lines[60]
         assert sum("CLIP" in line for line in lines.values()) == 1
+
+
+async def test_escape_leaves_a_parameter_field_and_the_keys_work_again():
+    app = make_app("seed-explode")
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.query_one("#f-hidden", Input).focus()
+        await pilot.press("n")  # typed into the field, not a step
+        assert app.engine_run.k == 0
+        await pilot.press("escape", "n")
+        assert app.engine_run.k == 1
