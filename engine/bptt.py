@@ -150,6 +150,15 @@ class Run:
             self._advance()
         return self.summary()
 
+    def advance(self, steps: int) -> int:
+        """Up to `steps` backward steps without building record objects (the
+        records are in `records` as always); returns how many were taken."""
+        taken = 0
+        while taken < steps and not self.done:
+            self._advance()
+            taken += 1
+        return taken
+
     def _advance(self) -> None:
         if self.done:
             raise RunComplete("the backward pass is complete; reset() to start over")

@@ -1,4 +1,4 @@
-"""Euclidean norms that do not overflow before the value does.
+"""Euclidean norms that do not overflow (or underflow) before the value does.
 
 sqrt(sum(x**2)) overflows once entries pass ~1.3e154, long before the norm
 itself is infinite (SPEC section 2's formula, taken literally, would report
@@ -14,10 +14,14 @@ import math
 import numpy as np
 
 
+_TINY = 1e-280  # below this sum of squares, squaring has lost digits (or underflowed to 0)
+
+
 def norm(x: np.ndarray, per: float = 1.0) -> float:
-    """||x||_2 / per (Frobenius for matrices); inf only when that quotient really is, NaN if x holds one."""
+    """||x||_2 / per (Frobenius for matrices); inf only when that quotient really is,
+    0 only when x is, NaN if x holds one."""
     s = float(np.vdot(x, x))
-    if math.isfinite(s):
+    if _TINY < s < math.inf:
         return math.sqrt(s) / per
     return _scaled(x, per)
 

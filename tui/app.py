@@ -97,6 +97,7 @@ class BpttLab(App):
         self.ghost: Series | None = None
         self._budget = 0.0
         self._resets = 0  # names the run's current backward pass, for the chart's cache
+        self._speed_before_end: int | None = None
         self._dirty = True
         self._logged = 0
         self.engine_run: Run = Run(self.config)
@@ -121,7 +122,7 @@ class BpttLab(App):
                 yield Static("", id="form-error")
             with Vertical(id="main"):
                 yield NormChart(id="chart")
-                yield RichLog(id="log", max_lines=LOG_LINES, auto_scroll=True, wrap=False)
+                yield RichLog(id="log", max_lines=LOG_LINES, auto_scroll=True, wrap=False, min_width=0)
         yield Static(id="summary")
         yield Static("Terminal too small: bptt-lab needs at least 60 x 16.", id="too-small")
         yield Footer(compact=True, show_command_palette=False)
@@ -155,10 +156,7 @@ class BpttLab(App):
         """Step the engine up to `steps` times; an engine error becomes a notification."""
         run = self.engine_run
         try:
-            for _ in range(steps):
-                if run.done:
-                    break
-                run.step()
+            run.advance(steps)
         except Exception as exc:  # the app stays up whatever the engine says
             self.playing = False
             self._advance_timer.pause()
@@ -167,6 +165,8 @@ class BpttLab(App):
         if run.done and self.playing:
             self.playing = False
             self._advance_timer.pause()
+        if run.done and self._speed_before_end is not None:
+            self.speed_index, self._speed_before_end = self._speed_before_end, None
 
     def _tick(self) -> None:
         speed = SPEEDS[self.speed_index]
@@ -184,7 +184,7 @@ class BpttLab(App):
     # -- drawing --------------------------------------------------------------------
 
     def _redraw(self) -> None:
-        if not self._dirty:
+        if not self._dirty or not self.is_running or self._exit:
             return
         self._dirty = False
         run, c = self.engine_run, self.config
@@ -203,9 +203,12 @@ class BpttLab(App):
             # End-of-pass rules act on the parameter gradients: show their running norm.
             series.append(Series("|grad| (params)", cols["param_norm"][:k], "+", "magenta"))
         marks = np.flatnonzero(run.records.clip_mode[:k] > 0) + 1
+        marked = series[-1] if c.clip in ("norm", "value", "agc") else series[0]
         # The threshold line where it compares with a drawn series: dL/dh (step) or the parameter norm (norm).
         threshold = c.clip_threshold if c.clip in ("step", "norm") else None
-        self.query_one(NormChart).replot(f"{self.preset.name}: gradient norm per backward step", series, run.T, threshold, marks, token=(id(run), self._resets))
+        self.query_one(NormChart).replot(
+            f"{self.preset.name}: gradient norm per backward step", series, run.T, threshold, marks, token=(id(run), self._resets), marked=marked
+        )
         self.query_one("#summary", Static).update(self._summary_text())
 
     def _header_text(self) -> str:
@@ -217,7 +220,8 @@ class BpttLab(App):
         extra = "".join(
             part for part in (f" | clip {c.clip} {c.clip_threshold:g}" if c.clip != "none" else "", f" | truncate {c.truncate}" if c.truncate else "")
         )
-        return f" {self.preset.name} | {what} {c.mode} | H={c.hidden} N={c.batch} T={c.steps}{extra} | {state} {rate} | step {run.k}/{run.T}"
+        mode = " chain" if c.mode == "chain" else ""
+        return f" {self.preset.name} | {what}{mode} | H={c.hidden} N={c.batch} T={c.steps}{extra} | {state} {rate} | k {run.k}/{run.T}"
 
     def _summary_text(self) -> str:
         """Two lines: where the gradient is now, then the verdict of the vanishing condition."""
@@ -269,7 +273,10 @@ class BpttLab(App):
         self._advance(1)
 
     def action_to_end(self) -> None:
-        """Run to the end in slices, so the screen keeps updating and q still quits."""
+        """Run to the end in slices, so the screen keeps updating and q still quits;
+        the speed goes back to what it was when the run is complete."""
+        if self._speed_before_end is None:
+            self._speed_before_end = self.speed_index
         self.speed_index = len(SPEEDS) - 1
         if not self.playing and not self.engine_run.done:
             self.action_toggle_play()
@@ -313,7 +320,7 @@ class BpttLab(App):
             return
         c = self.config
         label = f"ghost: {self.preset.name} {c.cell}{'' if c.clip == 'none' else ' ' + c.clip}"
-        self.ghost = Series(label, run.records.columns["grad_norm"][: run.k].copy(), "dot", "gray")
+        self.ghost = Series(label, run.records.columns["grad_norm"][: run.k].copy(), "o", "gray")
         self._dirty = True
         self.notify(f"pinned {label} ({run.k} steps)")
 
@@ -370,24 +377,29 @@ class BpttLab(App):
         self._apply(field, value, event.input)
 
     def _apply(self, field: str, value, widget=None) -> None:
+        widget = widget or self.query_one(f"#f-{field}")
+        widget.remove_class("invalid")
+        self.query_one("#form-error", Static).update("")
         if getattr(self.config, field) == value:
             return
         try:
             config = self.config.with_overrides(**{field: value})
         except ConfigError as exc:
-            self._refuse(widget or self.query_one(f"#f-{field}"), exc.message)
+            self._refuse(widget, exc.message)
             return
         self._start(config)
+        self.screen.set_focus(None)  # the keys are the app's again
         self.notify(f"{field} = {value}: run rebuilt")
 
     def _refuse(self, widget, message: str) -> None:
         widget.add_class("invalid")
         self.query_one("#form-error", Static).update(f"not applied: {message}")
+        self.notify(f"not applied: {message}", severity="warning")
 
 
 def step_line(r, cell: str) -> str:
-    """One log line per backward step: k, t, norm, x ratio, Jacobian sigma, saturation, gate, tags."""
-    line = f"{r.k:>4} t={r.t:<4} {num(r.grad_norm, na='nan'):>8} x{num(r.ratio):<5} σ{num(r.jacobian_sigma):<5} {percent(r.saturation):>3}"
+    """One log line per backward step: k, t (= T - k), norm, x ratio, Jacobian sigma, saturation, gate, tags."""
+    line = f"{r.k:>4} {r.t:>4} {num(r.grad_norm, na='nan'):>8} x{num(r.ratio):<5} σ{num(r.jacobian_sigma):<5}{percent(r.saturation):>3}"
     if cell != "rnn":
         line += f" {'f' if cell == 'lstm' else 'z'}{num(r.gate_mean):<5}"
     tags = " ".join(x for x in (clip_text(r.clip, short=True), status_tag(r)) if x)

@@ -34,7 +34,7 @@ def log_ticks(lows: list[float], highs: list[float], most: int = 8) -> tuple[int
     if lo == hi:
         lo, hi = lo - 1, hi + 1
     step = max(1, math.ceil((hi - lo) / most))
-    ticks = list(range(lo, hi + 1, step))
+    ticks = list(range(math.ceil(lo / step) * step, hi + 1, step))  # multiples of step: 1 is always labelled
     return lo, hi, ticks, ["1" if t == 0 else f"1e{t}" for t in ticks]
 
 
@@ -49,7 +49,7 @@ def clip_text(event: ClipEvent | None, short: bool = False) -> str:
     if not event.applied:
         return f"{event.mode} crossed ({num(event.before)})" if short else f"{event.mode} threshold crossed at {num(event.before)}"
     if short:
-        return f"CLIP {num(event.before)}->{num(event.after)} x{num(event.factor)}"
+        return f"CLIP {num(event.before)}->{num(event.after)} x{num(event.factor, 2)}"
     return f"CLIP {event.mode} {num(event.before)} -> {num(event.after)} (x{num(event.factor)})"
 
 

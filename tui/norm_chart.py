@@ -90,7 +90,9 @@ class NormChart(PlotextPlot):
         super().on_mount()
         self.plt.xlabel("backward step k")
 
-    def replot(self, title: str, series: list[Series], steps: int, threshold: float | None = None, marks: np.ndarray | None = None, token=None) -> None:
+    def replot(
+        self, title: str, series: list[Series], steps: int, threshold: float | None = None, marks: np.ndarray | None = None, token=None, marked: Series | None = None
+    ) -> None:
         """Draw the series; zero or non-finite values of the first one are left
         out and counted in the title (a log axis cannot show them)."""
         plt = self.plt
@@ -98,9 +100,10 @@ class NormChart(PlotextPlot):
         width = max(10, self.size.width - 10)
         lows, highs = [], []
         notes = []
+        main_lo = main_hi = None
         zeros = overflow = np.empty(0)
         for i, s in enumerate(series):
-            k, y, dropped = bucket_minmax(s.values, width, self._log10(token, s) if token is not None and not s.label.startswith("ghost") else None)
+            k, y, dropped = bucket_minmax(s.values, width, self._log10(("ghost", id(s.values)) if s.label.startswith("ghost") else token, s) if token is not None else None)
             if dropped and i == 0:
                 # A log axis cannot show them: zeros go on the floor, overflows on the ceiling.
                 zeros = np.flatnonzero(s.values == 0) + 1
@@ -111,6 +114,8 @@ class NormChart(PlotextPlot):
                     notes.append(f"{overflow.size} overflow: on the ceiling")
             if y.size == 0:
                 continue
+            if i == 0:
+                main_lo, main_hi = float(y.min()), float(y.max())
             lows.append(float(y.min()))
             highs.append(float(y.max()))
             plt.plot(k.tolist(), y.tolist(), label=s.label, marker=s.marker, color=s.color)
@@ -120,13 +125,21 @@ class NormChart(PlotextPlot):
             plt.hline(y0, "orange")
             lows.append(y0)
             highs.append(y0)
-        if marks is not None and marks.size and series and series[0].values.size:
-            v = series[0].values[marks - 1]
+        on = marked or (series[0] if series else None)
+        if marks is not None and marks.size and on is not None and on.values.size:
+            if marks.size > width:  # at most one mark per column
+                marks = marks[np.linspace(0, marks.size - 1, width).astype(int)]
+            v = on.values[marks - 1]
             ok = np.isfinite(v) & (v > 0)
             if ok.any():
                 plt.scatter(marks[ok].tolist(), np.log10(v[ok]).tolist(), marker="x", color="red", label="clip")
         if not lows and (zeros.size or overflow.size):
             lows, highs = [-1.0], [1.0]
+        if main_lo is not None:
+            # Centre on |dL/dh|: other series (the bound) may run off the top or bottom
+            # rather than squash it into a few rows.
+            lows = [max(v, main_lo - 4) for v in lows]
+            highs = [min(v, main_hi + 4) for v in highs]
         if lows:
             lo, hi, ticks, labels = log_ticks(lows, highs, most=6)
             plt.yticks(ticks, labels)

@@ -301,3 +301,23 @@ def test_engine_imports_no_ui_stack():
         [sys.executable, "-c", "import sys, rich; print('rich' in sys.modules)"], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert probe.stdout.strip() == "True"
+
+
+def test_a_deeply_vanished_gradient_is_small_not_zero():
+    """seed-vanish's chain (x0.63 per step) reaches ~1e-160 by k = 800: squaring
+    that underflows, but the recorded norm must still be the true, nonzero value."""
+    run = Run(Config(mode="chain", activation="linear", hidden=3, batch=2, steps=900, init="gaussian", seed=3, scale=0.5, input_scale=0.0))
+    run.run()
+    gn = run.records.columns["grad_norm"]
+    saved = np.random.get_state()
+    np.random.seed(3)
+    Wh = np.random.randn(3, 3) * 0.5
+    np.random.set_state(saved)
+    dh, log_scale = np.ones((2, 3)), 0.0
+    for _ in range(800):  # the source loop, rescaled so nothing underflows
+        dh = dh @ Wh.T
+        m = np.abs(dh).max()
+        dh, log_scale = dh / m, log_scale + np.log(m)
+    expected = np.exp(log_scale + np.log(np.sqrt(np.sum(dh**2)) / 2))
+    assert 0 < expected < 1e-150
+    assert gn[799] == pytest.approx(expected, rel=1e-9)

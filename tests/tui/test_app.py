@@ -38,7 +38,7 @@ async def test_n_and_right_step_once_each():
         await settle(pilot, lambda: len(log_lines(app)) == 2)
         lines = log_lines(app)
         assert lines[0].split()[0] == "1" and lines[1].split()[0] == "2"
-        assert "step 2/20" in str(app.query_one("#header", Static).render())
+        assert "k 2/20" in str(app.query_one("#header", Static).render())
 
 
 async def test_space_plays_and_pauses():
@@ -201,10 +201,10 @@ async def test_an_overflowing_run_is_drawn_capped_and_annotated():
 async def test_an_engine_error_is_a_notification_and_the_app_stays_up():
     app = make_app("seed-explode")
     async with app.run_test(size=(120, 40)) as pilot:
-        def broken():
+        def broken(steps):
             raise FloatingPointError("simulated failure")
 
-        app.engine_run.step = broken
+        app.engine_run.advance = broken
         await pilot.press("n")
         await pilot.pause()
         assert any("engine error: simulated failure" in n.message for n in app._notifications)
@@ -233,3 +233,40 @@ async def test_escape_leaves_a_parameter_field_and_the_keys_work_again():
         assert app.engine_run.k == 0
         await pilot.press("escape", "n")
         assert app.engine_run.k == 1
+
+
+async def test_e_restores_the_speed_when_the_run_is_complete():
+    app = make_app("seed-explode", speed=10)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("e")
+        await settle(pilot, lambda: app.engine_run.done)
+        await pilot.pause()
+        assert SPEEDS[app.speed_index] == 10
+
+
+async def test_enter_in_a_field_applies_it_and_gives_the_keys_back():
+    app = make_app("clip-rescue")
+    async with app.run_test(size=(120, 40)) as pilot:
+        field = app.query_one("#f-steps", Input)
+        field.focus()
+        field.value = ""
+        await pilot.press("2", "5", "enter")
+        await pilot.pause()
+        assert app.engine_run.T == 25
+        await pilot.press("n")
+        assert app.engine_run.k == 1
+
+
+async def test_a_refusal_is_cleared_once_a_valid_value_is_entered():
+    app = make_app("clip-rescue")
+    async with app.run_test(size=(120, 40)) as pilot:
+        field = app.query_one("#f-hidden", Input)
+        field.focus()
+        field.value = "0"
+        await pilot.press("enter")
+        assert field.has_class("invalid")
+        field.value = "32"  # the value the run already has
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not field.has_class("invalid")
+        assert str(app.query_one("#form-error", Static).render()) == ""
