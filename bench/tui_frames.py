@@ -1,7 +1,9 @@
 """The dashboard's frame cost and a long run, through the app under Pilot.
 
 - one redraw frame (`_redraw` plus the chart's plotext build, which is what
-  rendering costs) with 100 and with 100,000 steps of history, median of 30;
+  rendering costs) with 100 and with 100,000 steps of history, median of 30,
+  in the worst case: the seed chain with step clipping at 10 (a clip mark on
+  nearly every step), the bound, and a pinned 100,000-step ghost;
 - "run to the end" of a T = 100,000 chain, wall time and peak memory.
 """
 
@@ -22,15 +24,18 @@ LONG = 100_000
 
 
 async def frame_costs() -> dict:
-    config = BUILTIN["seed-vanish"].config.with_overrides(steps=LONG)
-    app = make_app("seed-vanish", config)
+    """The worst case for a frame: every series drawn (norm, bound, threshold), a
+    clip mark on nearly every step, and a pinned ghost as long as the run."""
+    config = BUILTIN["seed-explode"].config.with_overrides(steps=LONG, clip="step", clip_threshold=10.0)
+    app = make_app("seed-explode", config)
     out = {}
     async with app.run_test(size=(120, 40)) as pilot:
         chart = app.query_one(NormChart)
+        app.engine_run.run()
+        app.action_ghost()
         for history in (100, LONG):
             app.action_reset()
-            while app.engine_run.k < history:
-                app.engine_run.step()
+            app.engine_run.advance(history)
             app._logged = app.engine_run.k  # the log flush is measured elsewhere: frames only
             times = []
             for _ in range(30):

@@ -23,6 +23,8 @@ def norm(x: np.ndarray, per: float = 1.0) -> float:
     s = float(np.vdot(x, x))
     if _TINY < s < math.inf:
         return math.sqrt(s) / per
+    if s == 0.0 and not x.any():  # truly zero: the common case once a gradient has vanished
+        return 0.0
     return _scaled(x, per)
 
 

@@ -34,7 +34,7 @@ from .screens import HelpScreen, PresetPicker
 SPEEDS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 0)
 REDRAW_HZ = 10
 LOG_LINES = 500
-LOG_FLUSH = 100  # most lines written in one frame
+LOG_FLUSH = 40  # most lines written in one frame (the log shows at most ~30)
 CLIP_CYCLE = ("none", "norm", "value", "step", "agc")
 
 # The form: (Config field, label, kind) per group; kind is a tuple of choices or "int"/"float".
@@ -171,7 +171,7 @@ class BpttLab(App):
     def _tick(self) -> None:
         speed = SPEEDS[self.speed_index]
         if speed == 0:
-            deadline = time.perf_counter() + 0.02
+            deadline = time.perf_counter() + 0.028  # of each 33 ms tick: the rest keeps keys and frames live
             while not self.engine_run.done and time.perf_counter() < deadline:
                 self._advance(16)
             return
