@@ -21,6 +21,13 @@ def log_lines(app) -> list[str]:
     return [strip.text for strip in app.query_one("#log", RichLog).lines]
 
 
+def step_and_draw(app, steps: int) -> None:
+    """Step a few at a time with a frame after each, so every step reaches the log."""
+    for _ in range(steps):
+        app._advance(1)
+        app._redraw()
+
+
 async def settle(pilot, until=lambda: False, rounds: int = 200):
     for _ in range(rounds):
         await pilot.pause(0.02)
@@ -89,9 +96,9 @@ async def test_c_cycles_the_clip_mode_of_the_engine():
 async def test_clip_tags_appear_on_the_steps_the_engine_clipped():
     app = make_app("step-clip")
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("e")
-        await settle(pilot, lambda: app.engine_run.done)
-        await settle(pilot, lambda: len(log_lines(app)) == 60)
+        step_and_draw(app, 60)
+        await pilot.pause()
+        assert len(log_lines(app)) == 60
         tagged = [int(line.split()[0]) for line in log_lines(app) if "CLIP" in line]
         clipped = [r.k for r in app.engine_run.records if r.clip is not None]
         assert tagged == clipped and len(clipped) > 20
@@ -216,9 +223,8 @@ async def test_an_engine_error_is_a_notification_and_the_app_stays_up():
 async def test_clip_rescue_marks_the_crossing_and_the_final_rescale():
     app = make_app("clip-rescue")
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("e")
-        await settle(pilot, lambda: app.engine_run.done)
-        await settle(pilot, lambda: len(log_lines(app)) == 60)
+        step_and_draw(app, 60)
+        await pilot.pause()
         lines = {int(line.split()[0]): line for line in log_lines(app)}
         crossed = app.engine_run.summary()["clip_crossed_k"]
         assert "norm crossed" in lines[crossed] and "CLIP" in lines[60]
@@ -270,3 +276,15 @@ async def test_a_refusal_is_cleared_once_a_valid_value_is_entered():
         await pilot.pause()
         assert not field.has_class("invalid")
         assert str(app.query_one("#form-error", Static).render()) == ""
+
+
+async def test_a_long_jump_lists_the_last_steps_and_says_how_many_were_skipped():
+    app = make_app("clip-rescue")
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.engine_run.run()
+        app._dirty = True
+        app._redraw()
+        await pilot.pause()
+        lines = log_lines(app)
+        assert lines[0].strip() == "... 20 steps not listed ..."
+        assert [int(line.split()[0]) for line in lines[1:]] == list(range(21, 61))
