@@ -161,34 +161,40 @@ class Config:
         for name, value in (("steps", len(words) - 1), ("input_size", len(vocab)), ("output_size", len(vocab)), ("batch", 1), ("loss", "xent")):
             object.__setattr__(self, name, value)
 
+    def why_not(self, name: str) -> str | None:
+        """Why setting `name` does not apply to this configuration, or None if it does."""
+        if name == "activation" and self.cell != "rnn":
+            return f"activation '{self.activation}' applies to cell rnn only ({self.cell} has fixed sigmoid/tanh gates)"
+        if name == "leaky_slope" and self.activation != "leaky_relu":
+            return "leaky_slope applies to activation leaky_relu only"
+        if name == "forget_bias" and self.cell == "rnn":
+            return "forget_bias applies to cells lstm (forget gate) and gru (update gate) only"
+        if name in ("init", "scale", "spectral_radius", "forget_bias") and self.weights:
+            return f"{name} does not apply when weights are loaded from a file"
+        if name in ("text", "loss", "loss_on", "output_size") and self.mode == "chain":
+            return f"{name} does not apply to mode chain (it has no readout: dL/dh_T = ones)"
+        if name == "clip_threshold" and self.clip == "none":
+            return "clip_threshold needs a clip mode (clip is none)"
+        if name == "input_scale" and self.text:
+            return "input_scale does not apply to a text (its inputs are one-hot words)"
+        return None
+
     def inapplicable(self) -> list[tuple[str, str]]:
         """Non-default settings that this configuration would silently ignore."""
         default = Config.__dataclass_fields__
         out = []
 
         def given(name: str) -> bool:
+            if name == "clip_threshold":
+                return self.clip_threshold not in (None, 0.0)
             return getattr(self, name) != default[name].default
 
-        if self.cell != "rnn" and given("activation"):
-            out.append(("activation", f"activation '{self.activation}' applies to cell rnn only ({self.cell} has fixed sigmoid/tanh gates)"))
-        if self.activation != "leaky_relu" and given("leaky_slope"):
-            out.append(("leaky_slope", "leaky_slope applies to activation leaky_relu only"))
-        if self.cell == "rnn" and given("forget_bias"):
-            out.append(("forget_bias", "forget_bias applies to cells lstm (forget gate) and gru (update gate) only"))
-        if self.weights:
-            for name in ("init", "scale", "spectral_radius", "forget_bias"):
-                if given(name):
-                    out.append((name, f"{name} does not apply when weights are loaded from a file"))
-        if self.mode == "chain":
-            for name in ("text", "loss", "loss_on", "output_size"):
-                if given(name):
-                    out.append((name, f"{name} does not apply to mode chain (it has no readout: dL/dh_T = ones)"))
-        if self.clip == "none" and self.clip_threshold not in (None, 0.0):
-            out.append(("clip_threshold", "clip_threshold needs a clip mode (clip is none)"))
+        for name in SPEC:
+            reason = self.why_not(name)
+            if reason and given(name):
+                out.append((name, reason))
         if self.loss == "xent" and self.output_size < 2 and not self.text:
             out.append(("output_size", "output_size must be at least 2 with loss xent (one class gives a loss of 0)"))
-        if self.text and given("input_scale"):
-            out.append(("input_scale", "input_scale does not apply to a text (its inputs are one-hot words)"))
         if self.text:
             words = self.text.split()
             derived = {"steps": len(words) - 1, "input_size": len(set(words)), "output_size": len(set(words)), "batch": 1, "loss": "xent"}

@@ -80,6 +80,7 @@ class BpttLab(App):
         Binding("c", "cycle_clip", "clip"),
         Binding("p", "pick_preset", "preset"),
         Binding("g", "ghost", "ghost"),
+        Binding("G", "clear_ghost", "clear ghost", show=False),
         Binding("x", "export", "export"),
         Binding("o", "toggle_params", "params", show=False),
         Binding("escape", "leave_field", "leave field", show=False),
@@ -128,6 +129,7 @@ class BpttLab(App):
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
+        self._fill_form()
         self.set_interval(1 / REDRAW_HZ, self._redraw)
         self._advance_timer = self.set_interval(1 / 30, self._tick, pause=True)
         self._redraw()
@@ -206,9 +208,8 @@ class BpttLab(App):
         marked = series[-1] if c.clip in ("norm", "value", "agc") else series[0]
         # The threshold line where it compares with a drawn series: dL/dh (step) or the parameter norm (norm).
         threshold = c.clip_threshold if c.clip in ("step", "norm") else None
-        self.query_one(NormChart).replot(
-            f"{self.preset.name}: gradient norm per backward step", series, run.T, threshold, marks, token=(id(run), self._resets), marked=marked
-        )
+        title = f"{self.preset.name}: gradient norm per backward step" if k else f"{self.preset.name}: press space to play, n to step"
+        self.query_one(NormChart).replot(title, series, run.T, threshold, marks, token=(id(run), self._resets), marked=marked)
         self.query_one("#summary", Static).update(self._summary_text())
 
     def _header_text(self) -> str:
@@ -324,6 +325,12 @@ class BpttLab(App):
         self._dirty = True
         self.notify(f"pinned {label} ({run.k} steps)")
 
+    def action_clear_ghost(self) -> None:
+        if self.ghost is not None:
+            self.ghost = None
+            self._dirty = True
+            self.notify("ghost cleared")
+
     def action_export(self) -> None:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         base = self.export_dir / f"bptt-lab-{self.preset.name}-{stamp}"
@@ -358,6 +365,10 @@ class BpttLab(App):
                     else:
                         widget.value = _show(value)
                     widget.remove_class("invalid")
+                    # A setting this run would not use is shown but greyed out, with the reason.
+                    reason = self.config.why_not(field)
+                    widget.disabled = reason is not None
+                    widget.tooltip = reason
         self.query_one("#form-error", Static).update("")
 
     @on(Select.Changed)

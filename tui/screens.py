@@ -21,7 +21,7 @@ KEYS = (
     ("+ / -", "faster / slower (1 step/s up to as fast as it goes)"),
     ("c", "cycle the clip mode: none, norm, value, step, agc"),
     ("p", "pick a preset (also in the command palette, ctrl+p)"),
-    ("g", "pin this run as a ghost curve, to compare"),
+    ("g / G", "pin this run as a ghost curve, to compare / clear it"),
     ("x", "export the run as JSON and CSV"),
     ("o", "show / hide the parameters pane"),
     ("tab", "move into the parameter fields (a click works too)"),

@@ -288,3 +288,23 @@ async def test_a_long_jump_lists_the_last_steps_and_says_how_many_were_skipped()
         lines = log_lines(app)
         assert lines[0].strip() == "... 20 steps not listed ..."
         assert [int(line.split()[0]) for line in lines[1:]] == list(range(21, 61))
+
+
+async def test_settings_that_do_not_apply_are_greyed_out_with_the_reason():
+    app = make_app("clip-rescue")
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert app.query_one("#f-forget_bias").disabled  # an rnn has no forget gate
+        assert not app.query_one("#f-clip_threshold").disabled
+        await pilot.press("c", "c", "c", "c")  # norm -> value -> step -> agc -> none
+        assert app.engine_run.config.clip == "none"
+        assert app.query_one("#f-clip_threshold").disabled
+        assert "needs a clip mode" in str(app.query_one("#f-clip_threshold").tooltip)
+
+
+async def test_shift_g_clears_the_ghost():
+    app = make_app("seed-explode")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("n", "g")
+        assert app.ghost is not None
+        await pilot.press("G")
+        assert app.ghost is None
