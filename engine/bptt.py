@@ -346,8 +346,7 @@ class Run:
         """What the run amounts to so far (complete once `done`)."""
         c, rec = self.config, self.records
         sp = self.spectrum
-        gamma = c.gamma
-        product = sp["sigma_max"] * gamma if gamma is not None else None
+        facts = self.live()  # the spectrum facts behind the verdict, computed in one place
         k = self.k
         cols = rec.columns
         status = rec.status[:k]
@@ -376,13 +375,13 @@ class Run:
             "done": self.done,
             "loss": self.loss,
             "objective": "sum(h_T)" if not c.has_readout else f"{c.loss} on {c.loss_on}",
-            "spectral_radius": sp["block_radii"][0] if c.cell == "rnn" else None,
+            "spectral_radius": facts["spectral_radius"],
             "gate_spectral_radii": dict(zip(_gate_names(c.cell), sp["block_radii"])) if c.cell != "rnn" else None,
-            "sigma_max": sp["sigma_max"],
+            "sigma_max": facts["sigma_max"],
             "singular_values": sp["singular_values"],
-            "gamma": gamma,
-            "sigma_gamma": product,
-            "vanishing_guaranteed": (product < 1.0) if product is not None else None,
+            "gamma": facts["gamma"],
+            "sigma_gamma": facts["sigma_gamma"],
+            "vanishing_guaranteed": facts["vanishing_guaranteed"],
             "jacobian_sigma_method": self.jacobian.method,
             "start_norm": self.start_norm,
             "final_norm": float(cols["grad_norm"][k - 1]) if k else None,

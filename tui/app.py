@@ -26,7 +26,7 @@ from engine import Config, ConfigError, Run
 from engine import export
 from engine.presets import BUILTIN, DEFAULT_PRESET, Preset
 
-from .format import clip_text, num, percent, status_tag, verdict
+from .format import clip_text, num, percent, run_series, status_tag, verdict
 from .norm_chart import NormChart, Series
 from .screens import HelpScreen, PresetPicker
 
@@ -194,11 +194,7 @@ class BpttLab(App):
         self._flush_log()
         cols = run.records.columns
         k = run.k
-        series = [Series("|dL/dh|", cols["grad_norm"][:k], "braille")]
-        if run.cell.has_cell_state:
-            series.append(Series("|dL/dc|", cols["cell_norm"][:k], "+"))
-        if run.bound_factor is not None:
-            series.append(Series("bound", cols["bound"][:k], "dot"))
+        series = [Series(*s) for s in run_series(run, "braille")]
         if self.ghost is not None:
             series.append(self.ghost)
         if c.clip in ("norm", "value", "agc"):

@@ -38,6 +38,19 @@ def log_ticks(lows: list[float], highs: list[float], most: int = 8) -> tuple[int
     return lo, hi, ticks, ["1" if t == 0 else f"1e{t}" for t in ticks]
 
 
+def run_series(run, main_marker: str) -> list[tuple[str, object, str]]:
+    """(label, values per step so far, marker) of what both charts draw from a run:
+    |dL/dh|, for an LSTM |dL/dc|, for an rnn the bound. Markers differ so the
+    series stay apart without colour."""
+    cols, k = run.records.columns, run.k
+    series = [("|dL/dh|", cols["grad_norm"][:k], main_marker)]
+    if run.cell.has_cell_state:
+        series.append(("|dL/dc|", cols["cell_norm"][:k], "+"))
+    if run.bound_factor is not None:
+        series.append(("bound", cols["bound"][:k], "dot"))
+    return series
+
+
 def percent(x: float) -> str:
     return "-" if math.isnan(x) else f"{100 * x:.0f}%"
 

@@ -21,7 +21,7 @@ from engine.bptt import Run
 from engine.export import finite_or_none
 from engine.presets import Preset
 
-from .format import clip_text, log_ticks, num, percent, status_tag, summary_lines
+from .format import clip_text, log_ticks, num, percent, run_series, status_tag, summary_lines
 
 STATUS_STYLE = {"ok": "", "vanishing": "yellow", "exploding": "red", "overflow": "bold red", "truncated": "cyan"}
 
@@ -106,14 +106,8 @@ def chart_text(run: Run, preset: Preset, width: int | None = None, height: int =
     """
     import plotext as plt
 
-    cols = run.records.columns
     k = np.arange(1, run.k + 1)
-    # Distinct markers, so the series stay apart without colour (NO_COLOR, CI logs).
-    series = [("|dL/dh|", cols["grad_norm"][: run.k], "hd")]
-    if run.cell.has_cell_state:
-        series.append(("|dL/dc|", cols["cell_norm"][: run.k], "+"))
-    if run.bound_factor is not None:
-        series.append(("bound", cols["bound"][: run.k], "dot"))
+    series = run_series(run, "hd")
     notes = []
     plt.clear_figure()
     plt.plot_size(width or min(shutil.get_terminal_size((100, 24)).columns, 120), height)  # COLUMNS or the terminal
