@@ -2,3 +2,11 @@ import os
 
 # Typer/Rich print colour codes in CI unless told not to; set before typer loads.
 os.environ["_TYPER_FORCE_DISABLE_TERMINAL"] = "1"
+
+from hypothesis import settings  # noqa: E402
+
+# One deterministic suite: the same examples on every machine and every run,
+# and no example database, so a failure found once is not replayed from a
+# `.hypothesis` folder into every later run of that checkout.
+settings.register_profile("suite", derandomize=True, database=None, print_blob=True)
+settings.load_profile("suite")

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from engine import Config, Run
+from tests.reference import batch_norm
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 GAMMA = {"tanh": 1.0, "sigmoid": 0.25, "relu": 1.0, "leaky_relu": 1.0, "linear": 1.0}
@@ -58,6 +59,8 @@ def readout_grad(run, t):
     loss_on=st.sampled_from(("last", "all")),
     seed=st.integers(0, 2**32 - 1),
 )
+# Drawn once by a random run: dL/dh_T ~ 2.4e-178, whose squared entries underflow.
+@example(activation="relu", hidden=1, batch=1, steps=9, init="xavier", scale=3.0, input_scale=1.0, loss="xent", loss_on="last", seed=227)
 def test_observed_norm_never_exceeds_the_pascanu_bound(activation, hidden, batch, steps, init, scale, input_scale, loss, loss_on, seed):
     """||dL/dh_{T-k}|| <= start * (sigma_max(W_hh) * gamma)^k, since each Jacobian
     diag(f') W has norm <= gamma * sigma_max(W). With a loss on every step each
@@ -70,7 +73,7 @@ def test_observed_norm_never_exceeds_the_pascanu_bound(activation, hidden, batch
     T, N = steps, batch
     s = sigma_max(run.params["weight_hh_l0"])
     gamma = GAMMA[activation]
-    start = np.linalg.norm(readout_grad(run, T)) / N
+    start = batch_norm(readout_grad(run, T), N)
     assert summary["start_norm"] == pytest.approx(start, rel=1e-12)
     assert summary["sigma_max"] == pytest.approx(s, rel=1e-12)
     assert summary["gamma"] == gamma
@@ -80,7 +83,7 @@ def test_observed_norm_never_exceeds_the_pascanu_bound(activation, hidden, batch
     for k in range(1, T + 1):
         b = b * s * gamma
         if loss_on == "all" and T - k >= 1:
-            b += np.linalg.norm(readout_grad(run, T - k)) / N
+            b += batch_norm(readout_grad(run, T - k), N)
         bound.append(b)
     bound = np.array(bound)
     if loss_on == "last":
