@@ -319,9 +319,12 @@ class Run:
         """Geometric mean of the per-step ratios over the last `last` recorded
         steps (all when None): the observed growth factor per step."""
         r = self.records.columns["ratio"][: self.k]
+        cut = self.records.status[: self.k] == TRUNCATED  # a zero made by truncation says nothing of the Jacobians
         if last is not None:
-            r = r[-last:]
-        r = r[np.isfinite(r) & (r > 0)]
+            r, cut = r[-last:], cut[-last:]
+        r = r[np.isfinite(r) & ~cut]
+        if np.any(r == 0.0):
+            return 0.0  # the gradient became exactly zero: a product with a zero factor
         if r.size == 0:
             return math.nan
         return float(np.exp(np.mean(np.log(r))))
@@ -367,6 +370,9 @@ class Run:
             regime = "exploding"
         else:
             regime = "stable"
+        # The bound grows as (sigma_max * gamma)^k, faster than the gradient it
+        # bounds: it can pass the largest double while the gradient is finite.
+        bound_gone = np.flatnonzero(np.isinf(cols["bound"][:k]))
         applied = np.flatnonzero((rec.clip_mode[:k] > 0) & rec.clip_applied[:k])
         crossed = np.flatnonzero((rec.clip_mode[:k] > 0) & ~rec.clip_applied[:k])
         grads = self.grads if self.done else None
@@ -391,6 +397,7 @@ class Run:
             "first_vanishing_k": first(VANISHING),
             "first_exploding_k": first(EXPLODING),
             "overflow_k": overflow_k,
+            "bound_overflow_k": int(bound_gone[0]) + 1 if bound_gone.size else None,
             "forward_overflow_t": self.forward_overflow,
             "clip_events": int(applied.size),
             "clip_steps": [int(j) + 1 for j in applied],

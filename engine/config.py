@@ -156,6 +156,11 @@ class Config:
         if len(words) < 2:
             raise ConfigError("text", "text needs at least two words (inputs are words 1..n-1, targets words 2..n)")
         vocab = tuple(sorted(set(words)))
+        if len(vocab) < 2:
+            raise ConfigError("text", f"text needs at least two different words: '{vocab[0]}' alone is one class, so cross-entropy has nothing to predict")
+        limit = SPEC["input_size"].high
+        if len(vocab) > limit:
+            raise ConfigError("text", f"text has {len(vocab)} different words; the vocabulary is at most {limit:g} (it sets input_size and output_size)")
         object.__setattr__(self, "vocabulary", vocab)
         # A text fixes the shapes: one sequence, next-word prediction.
         for name, value in (("steps", len(words) - 1), ("input_size", len(vocab)), ("output_size", len(vocab)), ("batch", 1), ("loss", "xent")):
@@ -233,13 +238,20 @@ class Config:
             for name, _reason in probe.inapplicable():
                 if name not in explicit:
                     values[name] = default[name].default
+        if "text" in explicit and not str(explicit["text"]).split():
+            raise ConfigError("text", "text is empty: give at least two words (a preset without a text runs on random inputs)")
         config = Config(**values)
-        # An explicit setting must survive: a text fixes some shapes, and a value
-        # equal to the default is not "given" for inapplicable() above.
+        # An explicit setting must apply and survive, whatever its value: a value
+        # equal to the default is not "given" for inapplicable() above, and a
+        # text fixes some shapes.
         for name, value in explicit.items():
-            if name != "clip_threshold" or value is not None:
-                if getattr(config, name) != value:
-                    raise ConfigError(name, f"{name} = {value!r} cannot be used here: {name} is set by text to {getattr(config, name)!r}")
+            if name == "clip_threshold" and value is None:
+                continue
+            reason = config.why_not(name)
+            if reason:
+                raise ConfigError(name, reason)
+            if getattr(config, name) != value:
+                raise ConfigError(name, f"{name} = {value!r} cannot be used here: {name} is set by text to {getattr(config, name)!r}")
         return config
 
     def to_dict(self) -> dict[str, Any]:

@@ -11,6 +11,7 @@ code 2. This module imports typer and the engine only; anything heavier
 
 from __future__ import annotations
 
+import re
 import sys
 from enum import Enum
 from importlib import metadata
@@ -18,11 +19,13 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from engine import config as cfg
 from engine.config import ConfigError
 from engine.presets import BUILTIN, DEFAULT_PRESET, Preset, get, registry
+
+from .format import printable
 
 PROG = "bptt-lab"
 
@@ -63,15 +66,43 @@ class _OneLineErrors(TyperGroup):
             if spec is not None and spec.kind in (int, float):
                 message += f" (allowed: {spec.describe()})"
             code = _fail(message, exc.exit_code)
-        except typer.Abort:
-            code = 1
+        except UsageError as exc:  # found while parsing, before a command runs
+            code = _fail(str(exc))
+        except typer.Abort:  # Ctrl-C while a command ran
+            code = 130
         if standalone_mode:
             sys.exit(code)
         return code
 
 
+class _StrictCommand(TyperCommand):
+    """Options read as written: each given once, numbers in plain ASCII digits.
+
+    Click lets the last of a repeated option win and Python's int() reads
+    `3_2` as 32 (and full-width digits as digits); both would run something
+    other than what was typed, so both are refused before any value is used."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        if not ctx.resilient_parsing:
+            opts, _, order = self.make_parser(ctx).parse_args(args=list(args))
+            for param in dict.fromkeys(order):
+                if param.param_type_name != "option":
+                    continue
+                flag = "/".join(param.opts)
+                times = order.count(param)
+                if times > 1 and not param.multiple:
+                    raise UsageError(f"{flag} is given {times} times: give each option once")
+                value, spec = opts.get(param.name), cfg.SPEC.get(param.name)
+                if isinstance(value, str) and spec is not None and spec.kind in (int, float) and not _PLAIN_NUMBER.fullmatch(value.strip()):
+                    raise typer.BadParameter(f"{value!r} is not a plain number (ASCII digits, no '_')", ctx=ctx, param=param, param_hint=flag)
+        return super().parse_args(ctx, args)
+
+
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:inf|infinity|nan)", re.IGNORECASE | re.ASCII)
+
+
 def _fail(message: str, code: int = 2) -> int:
-    typer.echo(f"{PROG}: error: {message}", err=True)
+    typer.echo(f"{PROG}: error: {printable(message)}", err=True)
     return code
 
 
@@ -151,6 +182,14 @@ Overrides = dict(
     explode_threshold=Annotated[Optional[float], _opt("--explode-threshold", panel=_C, field="explode_threshold")],
 )
 
+RULES = (
+    "Each option is given once: a repeated option is refused, never last-wins. "
+    "A setting given explicitly that the run would not use (--init with --weights, "
+    "--loss in chain mode, --activation with a gated cell) is refused whatever its value. "
+    "--clip step rescales dL/dh after every backward step; dL/dh_T itself, straight from "
+    "the loss, is not clipped (the summary's start norm is what the loss gave)."
+)
+
 # The preset is free text, not an Enum: a --preset-file adds names at run time.
 # Unknown names get the closest matches.
 PRESET_HELP = "Preset: " + ", ".join(BUILTIN) + ", or one from --preset-file (bptt-lab presets describes them)."
@@ -215,7 +254,7 @@ def _guard(fn):
     return wrapper
 
 
-@app.command("run")
+@app.command("run", cls=_StrictCommand, epilog=RULES)
 @_guard
 @with_overrides
 def run_command(
@@ -258,7 +297,7 @@ def run_command(
         sys.stdout.write(report.chart_text(run, chosen) + "\n")
 
 
-@app.command("tui")
+@app.command("tui", cls=_StrictCommand, epilog=RULES)
 @_guard
 @with_overrides
 def tui_command(
@@ -288,7 +327,7 @@ def launch(preset_name: str, preset_file: Path | None, given: dict) -> None:
     app.run()
 
 
-@app.command("presets")
+@app.command("presets", cls=_StrictCommand)
 @_guard
 def presets_command(
     fmt: Annotated[ListFormat, typer.Option("--format", "-f", help="Output format.")] = ListFormat.table,

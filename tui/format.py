@@ -11,6 +11,18 @@ import math
 from engine.records import ClipEvent, StepRecord
 
 
+# C0 and C1 controls and DEL: a user's string (a preset name from a shared TOML
+# file, a --text) must never reach the terminal as an escape sequence or a
+# second line.
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+_CONTROLS.update({ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r"})
+
+
+def printable(text: str) -> str:
+    """`text` with every control character shown as an escape (\\x1b, \\n): safe to print."""
+    return text.translate(_CONTROLS)
+
+
 def num(x: float | None, digits: int = 3, na: str = "-") -> str:
     """A compact number: 1.23e-05, 0.532, 249; `na` for NaN or None.
 
@@ -71,15 +83,33 @@ def status_tag(record: StepRecord) -> str:
 
 
 def verdict(summary: dict) -> str:
-    """The sufficient condition for vanishing (Pascanu, Mikolov and Bengio), in words."""
+    """The sufficient condition for vanishing (Pascanu, Mikolov and Bengio), in words.
+
+    The product is shown with as many digits as it takes for the printed
+    number to sit on the same side of 1 as the true one (0.9996 is never
+    printed as "1 < 1"); exactly 1 is the boundary."""
     product = summary.get("sigma_gamma")
     if product is None:
         return "gated cell: the bound sigma_max·gamma does not apply (watch the gates)"
     gamma = summary["gamma"]
     g = "1/4" if gamma == 0.25 else num(gamma)
+    digits = _digits_beside_one(product)
+    lhs = f"sigma_max·gamma = {num(summary['sigma_max'], digits)}·{g} = {num(product, digits)}"
+    if product == 1.0:
+        return f"{lhs}, exactly the boundary: vanishing is not guaranteed"
     if product < 1:
-        return f"sigma_max·gamma = {num(summary['sigma_max'])}·{g} = {num(product)} < 1: vanishing is guaranteed"
-    return f"sigma_max·gamma = {num(summary['sigma_max'])}·{g} = {num(product)} >= 1: vanishing is not guaranteed"
+        return f"{lhs} < 1: vanishing is guaranteed"
+    return f"{lhs} > 1: vanishing is not guaranteed"
+
+
+def _digits_beside_one(x: float) -> int:
+    """The fewest significant digits (at least 3) with which `num(x)` reads as
+    below, above or equal to 1 exactly as x is."""
+    for digits in range(3, 18):
+        shown = float(num(x, digits))
+        if (shown < 1) == (x < 1) and (shown > 1) == (x > 1):
+            return digits
+    return 17
 
 
 def summary_lines(summary: dict) -> list[str]:
