@@ -43,13 +43,19 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Field:
-    """Validation data for one Config field (the single source of ranges)."""
+    """One Config field: its validation (the single source of ranges) and how
+    the front ends offer it. `group` names the CLI help panel and the
+    dashboard form's section; `label` is its short name in the form (None:
+    not in the form); `short` is a one-letter CLI alias."""
 
     kind: type
     low: float | None = None
     high: float | None = None
     choices: tuple[str, ...] | None = None
     help: str = ""
+    group: str = "model"
+    label: str | None = None
+    short: str | None = None
 
     def describe(self) -> str:
         if self.choices:
@@ -66,31 +72,35 @@ def _fmt(x: float) -> str:
     return f"{x:g}" if isinstance(x, float) else str(x)
 
 
+# Groups, in the order the front ends show them (the CLI's help panels, the form's sections).
+GROUPS = ("model", "weights", "loss", "clipping", "truncation", "statuses")
+
+# In each group the order is the form's and the CLI help's.
 SPEC: dict[str, Field] = {
-    "mode": Field(str, choices=MODES, help="bptt: a loss on a readout; chain: dL/dh_T = ones, the SPEC section 2 matrix chain"),
-    "cell": Field(str, choices=CELLS, help="recurrent cell (PyTorch layout)"),
-    "activation": Field(str, choices=ACTIVATIONS, help="nonlinearity of an rnn cell"),
+    "cell": Field(str, choices=CELLS, help="recurrent cell (PyTorch layout)", label="cell"),
+    "activation": Field(str, choices=ACTIVATIONS, help="nonlinearity of an rnn cell", label="activ."),
     "leaky_slope": Field(float, 0.0, 1.0, help="negative slope of leaky_relu"),
-    "hidden": Field(int, 1, 4096, help="hidden size H"),
-    "batch": Field(int, 1, 4096, help="batch size N"),
-    "steps": Field(int, 1, 1_000_000, help="sequence length T"),
+    "hidden": Field(int, 1, 4096, help="hidden size H", label="H", short="-H"),
+    "batch": Field(int, 1, 4096, help="batch size N", label="N", short="-N"),
+    "steps": Field(int, 1, 1_000_000, help="sequence length T", label="T", short="-T"),
     "input_size": Field(int, 1, 4096, help="input size D (a text sets it to its vocabulary)"),
     "output_size": Field(int, 1, 4096, help="readout size K (a text sets it to its vocabulary)"),
-    "input_scale": Field(float, 0.0, 1e6, help="standard deviation of the random inputs"),
-    "text": Field(str, help="word-level token sequence: next-word prediction instead of random inputs"),
-    "loss": Field(str, choices=LOSSES, help="mse or softmax cross-entropy"),
-    "loss_on": Field(str, choices=LOSS_PLACEMENTS, help="loss on the last step or on all steps"),
-    "init": Field(str, choices=INITS, help="initialisation of weight_hh_l0"),
-    "scale": Field(float, 0.0, 1e6, help="multiplier of the weight_hh_l0 initialisation"),
-    "spectral_radius": Field(float, 0.0, 1e6, help="rescale weight_hh_l0 to this spectral radius (0: off)"),
-    "forget_bias": Field(float, -1e3, 1e3, help="bias of the keep gate: LSTM forget gate f, GRU update gate z"),
-    "clip": Field(str, choices=CLIP_MODES, help="gradient clipping rule"),
-    "clip_threshold": Field(float, 0.0, 1e12, help="max norm (norm, step), c (value) or lambda (agc)"),
-    "truncate": Field(int, 0, 1_000_000, help="truncated BPTT: steps each output's gradient travels (0: off)"),
-    "vanish_threshold": Field(float, 0.0, 1.0, help="status 'vanishing' below this fraction of the starting norm"),
-    "explode_threshold": Field(float, 1.0, 1e300, help="status 'exploding' above this multiple of the starting norm"),
-    "seed": Field(int, 0, 2**32 - 1, help="seed of every random draw"),
-    "weights": Field(str, help=".npz of PyTorch state_dict names to load"),
+    "init": Field(str, choices=INITS, help="initialisation of weight_hh_l0", group="weights", label="init"),
+    "scale": Field(float, 0.0, 1e6, help="multiplier of the weight_hh_l0 initialisation", group="weights", label="scale"),
+    "spectral_radius": Field(float, 0.0, 1e6, help="rescale weight_hh_l0 to this spectral radius (0: off)", group="weights", label="radius"),
+    "forget_bias": Field(float, -1e3, 1e3, help="bias of the keep gate: LSTM forget gate f, GRU update gate z", group="weights", label="forget b"),
+    "seed": Field(int, 0, 2**32 - 1, help="seed of every random draw", group="weights", label="seed"),
+    "weights": Field(str, help=".npz of PyTorch state_dict names to load", group="weights"),
+    "mode": Field(str, choices=MODES, help="bptt: a loss on a readout; chain: dL/dh_T = ones, the SPEC section 2 matrix chain", group="loss", label="mode"),
+    "loss": Field(str, choices=LOSSES, help="mse or softmax cross-entropy", group="loss", label="loss"),
+    "loss_on": Field(str, choices=LOSS_PLACEMENTS, help="loss on the last step or on all steps", group="loss", label="on"),
+    "input_scale": Field(float, 0.0, 1e6, help="standard deviation of the random inputs", group="loss", label="inputs x"),
+    "text": Field(str, help="word-level token sequence: next-word prediction instead of random inputs", group="loss"),
+    "clip": Field(str, choices=CLIP_MODES, help="gradient clipping rule", group="clipping", label="clip"),
+    "clip_threshold": Field(float, 0.0, 1e12, help="max norm (norm, step), c (value) or lambda (agc)", group="clipping", label="threshold"),
+    "truncate": Field(int, 0, 1_000_000, help="truncated BPTT: steps each output's gradient travels (0: off)", group="truncation", label="truncate"),
+    "vanish_threshold": Field(float, 0.0, 1.0, help="status 'vanishing' below this fraction of the starting norm", group="statuses"),
+    "explode_threshold": Field(float, 1.0, 1e300, help="status 'exploding' above this multiple of the starting norm", group="statuses"),
 }
 
 

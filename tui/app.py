@@ -23,6 +23,7 @@ from rich.text import Text
 from textual.widgets import Footer, Input, Label, RichLog, Select, Static
 
 from engine import Config, ConfigError, Run
+from engine.config import CLIP_MODES, GROUPS, SPEC
 from engine import export
 from engine.presets import BUILTIN, DEFAULT_PRESET, Preset
 
@@ -35,18 +36,12 @@ SPEEDS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 0)
 REDRAW_HZ = 10
 LOG_LINES = 500
 LOG_FLUSH = 40  # most lines written in one frame (the log shows at most ~30)
-CLIP_CYCLE = ("none", "norm", "value", "step", "agc")
-
-# The form: (Config field, label, kind) per group; kind is a tuple of choices or "int"/"float".
-FORM = (
-    ("model", (("cell", "cell", ("rnn", "lstm", "gru")), ("activation", "activ.", ("tanh", "sigmoid", "relu", "leaky_relu", "linear")),
-               ("hidden", "H", "int"), ("batch", "N", "int"), ("steps", "T", "int"))),
-    ("weights", (("init", "init", ("gaussian", "xavier", "orthogonal", "identity", "torch")), ("scale", "scale", "float"),
-                 ("spectral_radius", "radius", "float"), ("forget_bias", "forget b", "float"), ("seed", "seed", "int"))),
-    ("loss", (("mode", "mode", ("bptt", "chain")), ("loss", "loss", ("mse", "xent")), ("loss_on", "on", ("last", "all")),
-              ("input_scale", "inputs x", "float"))),
-    ("clipping", (("clip", "clip", CLIP_CYCLE), ("clip_threshold", "threshold", "float"))),
-    ("truncation", (("truncate", "truncate", "int"),)),
+# The form, generated from the SPEC table: per group, (Config field, label, kind)
+# for the fields that have a form label; kind is the choices or "int"/"float".
+FORM = tuple(
+    (group, rows)
+    for group in GROUPS
+    if (rows := tuple((name, f.label, f.choices or f.kind.__name__) for name, f in SPEC.items() if f.group == group and f.label))
 )
 
 
@@ -291,7 +286,7 @@ class BpttLab(App):
         self._dirty = True
 
     def action_cycle_clip(self) -> None:
-        nxt = CLIP_CYCLE[(CLIP_CYCLE.index(self.config.clip) + 1) % len(CLIP_CYCLE)]
+        nxt = CLIP_MODES[(CLIP_MODES.index(self.config.clip) + 1) % len(CLIP_MODES)]
         try:
             self._start(self.config.with_overrides(clip=nxt))
         except ConfigError as exc:
