@@ -34,19 +34,12 @@ def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
     return Enum(name, {v: v for v in values}, type=str)
 
 
-Mode = _choices("Mode", cfg.MODES)
-Cell = _choices("Cell", cfg.CELLS)
-Activation = _choices("Activation", cfg.ACTIVATIONS)
-Loss = _choices("Loss", cfg.LOSSES)
-LossOn = _choices("LossOn", cfg.LOSS_PLACEMENTS)
-Init = _choices("Init", cfg.INITS)
-Clip = _choices("Clip", cfg.CLIP_MODES)
 RunFormat = _choices("RunFormat", ("table", "csv", "json"))
 ListFormat = _choices("ListFormat", ("table", "json"))
 
 # Config field -> the flag a user typed, for error messages.
-FLAGS = {name: "--" + name.replace("_", "-") for name in cfg.SPEC}
-FLAGS.update({"hidden": "--hidden/-H", "batch": "--batch/-N", "steps": "--steps/-T", "preset_file": "--preset-file"})
+FLAGS = {name: "--" + name.replace("_", "-") + (f"/{spec.short}" if spec.short else "") for name, spec in cfg.SPEC.items()}
+FLAGS["preset_file"] = "--preset-file"
 
 
 class UsageError(Exception):
@@ -144,43 +137,26 @@ def _root(
             raise typer.Exit(_fail(str(exc))) from None
 
 
-# -- the overrides: one flag per Config field ---------------------------------------
+# -- the overrides: one flag per Config field, generated from its SPEC entry -----------
 
-_M, _W, _L, _C, _R = "Model", "Weights", "Loss and data", "Clipping and truncation", "Run"
+PANELS = {"model": "Model", "weights": "Weights", "loss": "Loss and data", "clipping": "Clipping", "truncation": "Truncation", "statuses": "Statuses"}
+_R = "Run"
 
 
-def _opt(*decls: str, panel: str, field: str, **kw):
-    spec = cfg.SPEC[field]
+def _override(name: str, spec: cfg.Field):
+    """The typer option for Config field `name`: --name-with-dashes (and its short
+    alias), its choices or type, its help with the allowed range, its panel."""
+    if spec.choices:
+        kind = _choices(name.title().replace("_", ""), spec.choices)
+    else:
+        kind = Path if name == "weights" else spec.kind
+    decls = ["--" + name.replace("_", "-")] + ([spec.short] if spec.short else [])
     help = spec.help + (f" ({spec.describe()})" if spec.kind in (int, float) else "")
-    return typer.Option(*decls, help=help, rich_help_panel=panel, show_default=False, **kw)
+    extra = {"metavar": "FILE.npz"} if name == "weights" else {}
+    return Annotated[Optional[kind], typer.Option(*decls, help=help, rich_help_panel=PANELS[spec.group], show_default=False, **extra)]
 
 
-Overrides = dict(
-    mode=Annotated[Optional[Mode], _opt("--mode", panel=_M, field="mode")],
-    cell=Annotated[Optional[Cell], _opt("--cell", panel=_M, field="cell")],
-    activation=Annotated[Optional[Activation], _opt("--activation", panel=_M, field="activation")],
-    leaky_slope=Annotated[Optional[float], _opt("--leaky-slope", panel=_M, field="leaky_slope")],
-    hidden=Annotated[Optional[int], _opt("--hidden", "-H", panel=_M, field="hidden")],
-    batch=Annotated[Optional[int], _opt("--batch", "-N", panel=_M, field="batch")],
-    steps=Annotated[Optional[int], _opt("--steps", "-T", panel=_M, field="steps")],
-    input_size=Annotated[Optional[int], _opt("--input-size", panel=_M, field="input_size")],
-    output_size=Annotated[Optional[int], _opt("--output-size", panel=_M, field="output_size")],
-    init=Annotated[Optional[Init], _opt("--init", panel=_W, field="init")],
-    scale=Annotated[Optional[float], _opt("--scale", panel=_W, field="scale")],
-    spectral_radius=Annotated[Optional[float], _opt("--spectral-radius", panel=_W, field="spectral_radius")],
-    forget_bias=Annotated[Optional[float], _opt("--forget-bias", panel=_W, field="forget_bias")],
-    seed=Annotated[Optional[int], _opt("--seed", panel=_W, field="seed")],
-    weights=Annotated[Optional[Path], _opt("--weights", panel=_W, field="weights", metavar="FILE.npz")],
-    loss=Annotated[Optional[Loss], _opt("--loss", panel=_L, field="loss")],
-    loss_on=Annotated[Optional[LossOn], _opt("--loss-on", panel=_L, field="loss_on")],
-    input_scale=Annotated[Optional[float], _opt("--input-scale", panel=_L, field="input_scale")],
-    text=Annotated[Optional[str], _opt("--text", panel=_L, field="text")],
-    clip=Annotated[Optional[Clip], _opt("--clip", panel=_C, field="clip")],
-    clip_threshold=Annotated[Optional[float], _opt("--clip-threshold", panel=_C, field="clip_threshold")],
-    truncate=Annotated[Optional[int], _opt("--truncate", panel=_C, field="truncate")],
-    vanish_threshold=Annotated[Optional[float], _opt("--vanish-threshold", panel=_C, field="vanish_threshold")],
-    explode_threshold=Annotated[Optional[float], _opt("--explode-threshold", panel=_C, field="explode_threshold")],
-)
+Overrides = {name: _override(name, spec) for group in cfg.GROUPS for name, spec in cfg.SPEC.items() if spec.group == group}
 
 RULES = (
     "Each option is given once: a repeated option is refused, never last-wins. "
