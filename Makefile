@@ -23,8 +23,16 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -q
 
-bench: install
-	$(BIN)/python bench/run_benchmarks.py
+# The benchmark's extra (CPU PyTorch, the peer) has its own stamp, so `make test`
+# never installs torch. `make bench BENCH_ARGS=--quick` for a short check.
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python bench/run_benchmarks.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis

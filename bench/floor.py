@@ -125,9 +125,79 @@ def lstm(params: dict[str, np.ndarray], x: np.ndarray, targets: np.ndarray):
     return loss, grads
 
 
-FLOORS = {"rnn": rnn_tanh, "lstm": lstm}
+def gru(params: dict[str, np.ndarray], x: np.ndarray, targets: np.ndarray):
+    """GRU, PyTorch gate order r, z, n; n = tanh(x W_in^T + b_in + r * (h W_hn^T + b_hn)),
+    h' = (1 - z) * n + z * h. x: (T, N, D); targets: (T, N, K)."""
+    W_ih, W_hh = params["weight_ih_l0"], params["weight_hh_l0"]
+    T, N, D = x.shape
+    H = W_hh.shape[1]
+    W_hh_T = W_hh.T
+    b_hh = params["bias_hh_l0"]
+
+    # Forward. act[t] = [r, z, n] of transition t+1 (the input projection, then the
+    # activations in place); hn[t] = h_t W_hn^T + b_hn, which r scales.
+    act = np.matmul(x, W_ih.T)  # (T, N, 3H)
+    act += params["bias_ih_l0"]
+    h = np.empty((T + 1, N, H))
+    hn = np.empty((T, N, H))
+    h[0] = 0.0
+    for t in range(T):
+        a = act[t]
+        rec = h[t] @ W_hh_T
+        rec += b_hh
+        rz = a[:, : 2 * H]
+        rz += rec[:, : 2 * H]
+        # sigmoid(z) = 0.5 * (1 + tanh(z / 2)) on r and z.
+        rz *= 0.5
+        np.tanh(rz, out=rz)
+        rz *= 0.5
+        rz += 0.5
+        r, z, n = a[:, :H], a[:, H : 2 * H], a[:, 2 * H :]
+        hn[t] = rec[:, 2 * H :]
+        n += r * hn[t]
+        np.tanh(n, out=n)
+        ht = h[t + 1]
+        np.subtract(h[t], n, out=ht)
+        ht *= z
+        ht += n
+
+    loss, dh, grads = _mse_last(h[T], targets[T - 1], params["head.weight"], params["head.bias"])
+
+    # Backward, overwriting act[t-1] with dL/d(recurrent pre-activations) of transition t:
+    # [da_r, da_z, da_n * r]; the input side differs in the n block (da_n, kept in dn).
+    dn = np.empty((T, N, H))
+    for t in range(T, 0, -1):
+        a = act[t - 1]
+        r, z, n = a[:, :H], a[:, H : 2 * H], a[:, 2 * H :]
+        da_n = dn[t - 1]
+        np.multiply(n, n, out=da_n)
+        np.subtract(1.0, da_n, out=da_n)
+        da_n *= dh * (1.0 - z)
+        da_z = dh * (h[t - 1] - n) * z * (1.0 - z)
+        dh = dh * z
+        np.multiply(da_n, r, out=n)  # n is used up: its slot takes da_n * r
+        r *= (1.0 - r) * da_n * hn[t - 1]  # r becomes da_r
+        z[...] = da_z
+        dh += a @ W_hh
+
+    flat = act.reshape(T * N, 3 * H)
+    flat_n = dn.reshape(T * N, H)
+    xs = x.reshape(T * N, D)
+    grads["weight_hh_l0"] = flat.T @ h[:T].reshape(T * N, H)
+    w_ih = flat.T @ xs
+    w_ih[2 * H :] = flat_n.T @ xs
+    grads["weight_ih_l0"] = w_ih
+    db = flat.sum(axis=0)
+    grads["bias_hh_l0"] = db
+    db_ih = db.copy()
+    db_ih[2 * H :] = flat_n.sum(axis=0)
+    grads["bias_ih_l0"] = db_ih
+    return loss, grads
+
+
+FLOORS = {"rnn": rnn_tanh, "lstm": lstm, "gru": gru}
 
 
 def floor_grads(cell: str, params: dict[str, np.ndarray], x: np.ndarray, targets: np.ndarray):
-    """(loss, {parameter name: gradient}) for cell 'rnn' (tanh) or 'lstm'."""
+    """(loss, {parameter name: gradient}) for cell 'rnn' (tanh), 'lstm' or 'gru'."""
     return FLOORS[cell](params, x, targets)
