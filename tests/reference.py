@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 
@@ -18,3 +20,56 @@ def frobenius(x: np.ndarray) -> float:
 def batch_norm(x: np.ndarray, batch: int) -> float:
     """The source's per-step norm ||x||_F / N (SPEC section 7)."""
     return frobenius(x) / batch
+
+
+# -- SPEC section 2: the reference matrix-chain experiment -------------------------------------
+
+SECTION_2_SEED = 3
+
+
+class Section2(NamedTuple):
+    Wh: np.ndarray  # the source's matrix (its rows multiply dh from the right)
+    dh: list[np.ndarray]  # dh[k] after k multiplications, k = 0..T (dh[0] = ones, the start)
+    norms: np.ndarray  # norms[k - 1] = ||dh[k]||_F / N: record k, k = 1..T
+
+
+def section_2(scale: float = 1.0, T: int = 20, N: int = 2, H: int = 3, *, seed: int = SECTION_2_SEED, safe: bool = False) -> Section2:
+    """SPEC section 2, line by line, with Wh = randn(H, H) * scale (0.5 is the
+    vanishing variant). The legacy global generator is seeded exactly as the
+    SPEC says; numpy's global random state is saved before and restored after
+    the draw, so no other test's randomness depends on or is disturbed by it.
+
+    `seed` other than 3 runs the same experiment on another draw (tests of
+    many chains). `safe`: the norm is scaled by the largest entry (as the
+    engine's is) instead of the literal sqrt(sum(dh ** 2)) / N, so it stays
+    right where dh ** 2 overflows (norms past ~1e154) or underflows (below
+    ~1e-154), and is inf once dh is not finite. Past the largest double dh
+    itself becomes inf, then nan (inf - inf); numpy's warnings about that are
+    silenced, the values kept.
+    """
+    saved = np.random.get_state()
+    try:
+        dh = np.ones((N, H))
+        np.random.seed(seed)  # SPEC: numpy.random.seed(3)
+        Wh = np.random.randn(H, H) * scale
+    finally:
+        np.random.set_state(saved)
+    steps, norms = [dh], []
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(T):
+            dh = dh @ Wh.T
+            steps.append(dh)
+            norms.append(_scaled_norm(dh, N) if safe else np.sqrt(np.sum(dh**2)) / N)
+    return Section2(Wh, steps, np.array(norms, dtype=np.float64))
+
+
+def _scaled_norm(dh: np.ndarray, N: int) -> float:
+    """||dh||_F / N with dh divided by its largest entry m before squaring and the
+    division by N done before multiplying m back, so the result is finite for every
+    finite dh whose norm / N is a double; inf once dh is not finite."""
+    m = float(np.max(np.abs(dh)))
+    if m == 0.0:
+        return 0.0
+    if not np.isfinite(m):
+        return np.inf
+    return m * (np.sqrt(np.sum((dh / m) ** 2)) / N)

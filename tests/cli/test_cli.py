@@ -1,6 +1,6 @@
 """The `bptt-lab` command line, through typer's CliRunner (never the TUI).
 
-Expected numbers come from a transcription of SPEC section 2, not from the engine.
+Expected numbers come from the transcription of SPEC section 2 in tests/reference.py, not from the engine.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from engine.presets import BUILTIN
+from tests.reference import section_2
 from tui.cli import app
 
 runner = CliRunner()
@@ -24,23 +25,6 @@ runner = CliRunner()
 
 def invoke(*args: str):
     return runner.invoke(app, list(args))
-
-
-def reference_norms(scale: float = 1.0, T: int = 20) -> list[float]:
-    """SPEC section 2, transcribed."""
-    saved = np.random.get_state()
-    try:
-        N, H = 2, 3
-        dh = np.ones((N, H))
-        np.random.seed(3)
-        Wh = np.random.randn(H, H) * scale
-        out = []
-        for _ in range(T):
-            dh = dh @ Wh.T
-            out.append(float(np.sqrt(np.sum(dh**2)) / N))
-        return out
-    finally:
-        np.random.set_state(saved)
 
 
 def strict_json(text: str):
@@ -113,7 +97,7 @@ def test_run_csv_reproduces_the_reference_experiment():
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [int(r["k"]) for r in rows] == list(range(1, 21))
     assert [int(r["t"]) for r in rows] == list(range(19, -1, -1))
-    np.testing.assert_allclose([float(r["grad_norm"]) for r in rows], reference_norms(), rtol=1e-12)
+    np.testing.assert_allclose([float(r["grad_norm"]) for r in rows], section_2().norms, rtol=1e-12)
 
 
 def test_run_json_is_strict_and_follows_the_schema():
@@ -122,7 +106,7 @@ def test_run_json_is_strict_and_follows_the_schema():
     doc = strict_json(result.stdout)
     assert doc["schema"] == "bptt-lab.run/1" and doc["preset"] == "seed-vanish"
     assert doc["config"]["scale"] == 0.5
-    np.testing.assert_allclose([s["grad_norm"] for s in doc["steps"]], reference_norms(0.5), rtol=1e-12)
+    np.testing.assert_allclose([s["grad_norm"] for s in doc["steps"]], section_2(0.5).norms, rtol=1e-12)
     assert doc["summary"]["regime"] == "vanishing"
     assert "params" not in doc
 
@@ -131,10 +115,7 @@ def test_run_json_dump_adds_parameters_by_pytorch_name():
     result = invoke("run", "seed-explode", "--format", "json", "--dump")
     doc = strict_json(result.stdout)
     assert set(doc["params"]) == {"weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"}
-    saved = np.random.get_state()
-    np.random.seed(3)
-    Wh = np.random.randn(3, 3)
-    np.random.set_state(saved)
+    Wh = section_2().Wh
     np.testing.assert_array_equal(np.array(doc["params"]["weight_hh_l0"]), Wh.T)  # SPEC 7: stored transposed
     assert set(doc["grads"]) == set(doc["grads_raw"]) == set(doc["params"])
     assert np.array(doc["inputs"]).shape == (20, 2, doc["config"]["input_size"])
@@ -199,7 +180,7 @@ def test_a_preset_file_adds_runnable_presets(tmp_path):
     listed = invoke("presets", "--preset-file", str(f))
     assert "short-explode" in listed.stdout and "five steps" in listed.stdout
     doc = strict_json(invoke("run", "short-explode", "--preset-file", str(f), "--format", "json").stdout)
-    np.testing.assert_allclose([s["grad_norm"] for s in doc["steps"]], reference_norms(T=5), rtol=1e-12)
+    np.testing.assert_allclose([s["grad_norm"] for s in doc["steps"]], section_2(T=5).norms, rtol=1e-12)
 
 
 # -- bad input: one line on stderr, exit code 2, never a traceback -------------------------
@@ -279,20 +260,14 @@ def test_an_unwritable_output_is_a_usage_error(tmp_path):
 
 def first_overflow_k(scale: float, T: int) -> int:
     """SPEC section 2's chain with Wh * scale (no inputs): the first k where the
-    norm ||dh||_F / N (tracked in log space) exceeds the largest float, or the
+    norm ||dh||_F / N (scaled by max|dh| before squaring) is not finite, or the
     bias gradient, the running sum of the carried gradients, stops being finite."""
-    saved = np.random.get_state()
-    np.random.seed(3)
-    Wh = np.random.randn(3, 3) * scale
-    np.random.set_state(saved)
-    dh, log_scale, db = np.ones((2, 3)), 0.0, np.zeros(3)
+    chain = section_2(scale, T, safe=True)
+    db = np.zeros(3)
     with np.errstate(all="ignore"):
         for k in range(1, T + 1):
-            db = db + dh.sum(axis=0) * np.exp(log_scale)
-            dh = dh @ Wh.T
-            m = np.abs(dh).max()
-            dh, log_scale = dh / m, log_scale + np.log(m)
-            if log_scale + np.log(np.sqrt(np.sum(dh**2)) / 2) > np.log(np.finfo(float).max) or not np.all(np.isfinite(db)):
+            db = db + chain.dh[k - 1].sum(axis=0)
+            if not np.isfinite(chain.norms[k - 1]) or not np.all(np.isfinite(db)):
                 return k
     raise AssertionError("no overflow")
 

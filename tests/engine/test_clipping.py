@@ -5,10 +5,14 @@ Expected values are computed here, independently of engine/clipping.py:
 - the source's global-norm rule is transcribed from SPEC section 3
   (total = sqrt(sum g^2), rate = max_norm / (total + 1e-6), act when rate < 1);
 - for the linear chain (mode chain, activation linear) the whole backward pass
-  is transcribed from SPEC sections 1, 2 and 7 (dh_T = ones; delta = dh since
-  f' = 1; dW_hh += delta^T h_{t-1}; dh_{t-1} = delta @ W_hh), which gives the
+  is built on SPEC section 2's loop (tests/reference.py: Wh and the carried
+  dh = dh @ Wh.T from dh_T = ones) with SPEC sections 1 and 7 (delta = dh since
+  f' = 1; dW_hh += delta^T h_{t-1}; weight_hh_l0 = Wh^T), which gives the
   running parameter-gradient norm after every backward step and, for `step`,
   the derivative-clipping events;
+- for the other cells, the running global norm comes from an independent BPTT
+  (tests/engine/test_gradcheck.py's carried gradients, with each transition's
+  parameter-gradient terms written out here from SPEC sections 1 and 7);
 - AGC is checked against its definition (Brock et al. 2021): unit = row of a
   weight matrix / element of a bias, ratio ||G_i|| / max(||W_i||, 1e-3).
 """
@@ -23,6 +27,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import Config, Run
+from tests.engine.test_gradcheck import forward, independent_bptt, loss_steps, sig
+from tests.reference import section_2
 
 RNN_NAMES = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 HEAD = ("head.weight", "head.bias")
@@ -43,22 +49,30 @@ def flat(grads: dict[str, np.ndarray]) -> np.ndarray:
     return np.concatenate([grads[n].ravel() for n in sorted(grads)])
 
 
-def chain_reference(params, inputs, step_clip: float | None = None) -> list[dict]:
+def chain_reference(run: Run, step_clip: float | None = None) -> list[dict]:
     """The linear chain's backward pass, one entry per backward step k = 1..T.
+
+    Built on SPEC section 2's loop for the run's seed, scale and sizes (its Wh,
+    W_hh = Wh^T by SPEC 7, and its carried dh); the input weights, biases and
+    inputs, which section 2 does not have, are the run's. The chain is linear,
+    so a derivative clip only multiplies every later carried gradient by the
+    same factor: the carried gradient is section 2's dh times the product of the
+    factors so far.
 
     Each entry: the parameter gradients accumulated so far (after the k-th
     step's terms), the carried gradient's norm before and after an optional
     derivative clip, and the clip event (before, after, factor) or None.
     """
-    W_ih, W_hh = params["weight_ih_l0"], params["weight_hh_l0"]
+    cfg, params, inputs = run.config, run.params, run.inputs
+    T, N, H = cfg.steps, cfg.batch, cfg.hidden
+    Wh, source_dh, _ = section_2(cfg.scale, T, N, H, seed=cfg.seed)
+    W_ih, W_hh = params["weight_ih_l0"], Wh.T
     b = params["bias_ih_l0"] + params["bias_hh_l0"]
-    T, N, _ = inputs.shape
-    H = W_hh.shape[0]
     h = [np.zeros((N, H))]
     for t in range(T):  # h[t + 1] = x[t] W_ih^T + b + h[t] W_hh^T (linear)
         h.append(inputs[t] @ W_ih.T + b + h[t] @ W_hh.T)
     acc = {n: np.zeros_like(params[n]) for n in RNN_NAMES}
-    dh = np.ones((N, H))  # dL/dh_T of the chain
+    dh, clipped = source_dh[0], 1.0  # dL/dh_T of the chain (ones); the product of the clip factors
     out = []
     for k in range(1, T + 1):
         t = T - k + 1  # transition t: h[t-1] -> h[t]
@@ -67,14 +81,93 @@ def chain_reference(params, inputs, step_clip: float | None = None) -> list[dict
         acc["weight_ih_l0"] = acc["weight_ih_l0"] + delta.T @ inputs[t - 1]
         acc["bias_ih_l0"] = acc["bias_ih_l0"] + delta.sum(axis=0)
         acc["bias_hh_l0"] = acc["bias_hh_l0"] + delta.sum(axis=0)
-        dh = delta @ W_hh
+        dh = clipped * source_dh[k]  # delta @ W_hh
         before = np.sqrt(np.sum(dh**2)) / N
         event = None
         if step_clip is not None and before > step_clip:
+            clipped *= step_clip / before
             dh = dh * (step_clip / before)
             event = (before, step_clip, step_clip / before)
         out.append({"grads": {n: a.copy() for n, a in acc.items()}, "before": before, "norm": np.sqrt(np.sum(dh**2)) / N, "event": event})
     return out
+
+
+def head_gradients(cfg: Config, P, hs, targets) -> dict[str, np.ndarray]:
+    """The readout's gradients (SPEC 7 losses), summed over the loss steps: complete
+    before the first backward step, as the readout sits after every h_t."""
+    V = P["head.weight"]
+    gV, gc = np.zeros_like(V), np.zeros_like(P["head.bias"])
+    for tau in loss_steps(cfg):
+        y = hs[tau] @ V.T + P["head.bias"]
+        N, K = y.shape
+        if cfg.loss == "mse":
+            dy = 2 * (y - targets[tau - 1]) / (N * K)
+        else:
+            p = np.exp(y - y.max(axis=1, keepdims=True))
+            p /= p.sum(axis=1, keepdims=True)
+            p[np.arange(N), targets[tau - 1]] -= 1
+            dy = p / N
+        gV += dy.T @ hs[tau]
+        gc += dy.sum(axis=0)
+    return {"head.weight": gV, "head.bias": gc}
+
+
+def transition_terms(cfg: Config, P, x, hs, cs, dh_t, dc_t, t: int) -> dict[str, np.ndarray]:
+    """Transition t's (h_{t-1} -> h_t) terms of the four recurrent parameter gradients
+    (SPEC 1: dW += delta^T h_{t-1}; SPEC 7's cells), from the total dL/dh_t (and for an
+    lstm the total dL/dc_t) that the independent BPTT carried to it."""
+    H = cfg.hidden
+    xt, hp, cp = x[t - 1], hs[t - 1], cs[t - 1]
+    gi = xt @ P["weight_ih_l0"].T + P["bias_ih_l0"]
+    gh = hp @ P["weight_hh_l0"].T + P["bias_hh_l0"]
+    if cfg.cell == "rnn":
+        net, h = gi + gh, hs[t]
+        fprime = {
+            "tanh": 1 - h**2,
+            "sigmoid": h * (1 - h),
+            "relu": (net > 0) * 1.0,
+            "leaky_relu": np.where(net > 0, 1.0, cfg.leaky_slope),
+            "linear": np.ones_like(net),
+        }[cfg.activation]
+        d_ih = d_hh = dh_t * fprime
+    elif cfg.cell == "lstm":
+        a = gi + gh
+        i, f, g, o = sig(a[:, :H]), sig(a[:, H : 2 * H]), np.tanh(a[:, 2 * H : 3 * H]), sig(a[:, 3 * H :])
+        d_ih = d_hh = np.concatenate([dc_t * g * i * (1 - i), dc_t * cp * f * (1 - f), dc_t * i * (1 - g**2), dh_t * np.tanh(cs[t]) * o * (1 - o)], axis=1)
+    else:
+        r = sig(gi[:, :H] + gh[:, :H])
+        z = sig(gi[:, H : 2 * H] + gh[:, H : 2 * H])
+        n = np.tanh(gi[:, 2 * H :] + r * gh[:, 2 * H :])
+        dn = dh_t * (1 - z) * (1 - n**2)  # d/d(the n pre-activation)
+        dr = dn * gh[:, 2 * H :] * r * (1 - r)
+        dz = dh_t * (hp - n) * z * (1 - z)
+        d_ih = np.concatenate([dr, dz, dn], axis=1)
+        d_hh = np.concatenate([dr, dz, dn * r], axis=1)
+    return {
+        "weight_ih_l0": d_ih.T @ xt,
+        "weight_hh_l0": d_hh.T @ hp,
+        "bias_ih_l0": d_ih.sum(axis=0),
+        "bias_hh_l0": d_hh.sum(axis=0),
+    }
+
+
+def running_global_norms(run: Run) -> np.ndarray:
+    """The global norm (SPEC 3: sqrt of the sum of squares over every parameter
+    gradient) of the gradients accumulated after backward step k = 1..T: the head's
+    gradients plus the terms of transitions T, T-1, ..., T-k+1. Exact BPTT only."""
+    cfg, P, x = run.config, run.params, run.inputs
+    assert not cfg.truncate and cfg.mode == "bptt"
+    hs, cs, _ = forward(cfg, P, x)
+    dh, dc = independent_bptt(cfg, P, x, run.targets)
+    acc = head_gradients(cfg, P, hs, run.targets)
+    acc.update({n: np.zeros_like(P[n]) for n in RNN_NAMES})
+    out = []
+    for k in range(1, cfg.steps + 1):
+        t = cfg.steps - k + 1
+        for n, term in transition_terms(cfg, P, x, hs, cs, dh[t], dc.get(t), t).items():
+            acc[n] = acc[n] + term
+        out.append(total_norm(acc))
+    return np.array(out)
 
 
 def chain_config(seed=3, hidden=3, batch=2, steps=20, scale=1.0, **kw) -> Config:
@@ -99,18 +192,13 @@ def test_chain_reference_matches_engine_unclipped():
     the engine's grad_norm column and raw gradients (so it can judge clips)."""
     run = Run(chain_config())
     run.run()
-    ref = chain_reference(run.params, run.inputs)
+    ref = chain_reference(run)
     np.testing.assert_allclose(run.records.columns["grad_norm"], [e["norm"] for e in ref], rtol=1e-12)
     for n in RNN_NAMES:
         np.testing.assert_allclose(run.grads_raw[n], ref[-1]["grads"][n], rtol=1e-10, atol=1e-12)
         np.testing.assert_array_equal(run.grads[n], run.grads_raw[n])
     # And the source's own loop (SPEC section 2): Wh = randn(3, 3) after seed(3), dh = dh @ Wh.T.
-    Wh = np.random.RandomState(3).randn(3, 3)
-    dh, norms = np.ones((2, 3)), []
-    for _ in range(20):
-        dh = dh @ Wh.T
-        norms.append(np.sqrt(np.sum(dh**2)) / 2)
-    np.testing.assert_allclose(run.records.columns["grad_norm"], norms, rtol=1e-12)
+    np.testing.assert_allclose(run.records.columns["grad_norm"], section_2().norms, rtol=1e-12)
 
 
 # -- norm ---------------------------------------------------------------------------------
@@ -151,7 +239,7 @@ def test_norm_chain_crossing_and_rescale(fraction):
     """Threshold placed at a fraction of the final running norm: the crossing
     record is the first k where the transcribed running norm crosses it."""
     base = Run(chain_config())
-    ref = chain_reference(base.params, base.inputs)
+    ref = chain_reference(base)
     running = np.array([total_norm(e["grads"]) for e in ref])
     threshold = fraction * running[-1]
     crossed = [k for k in range(1, 21) if source_rate(running[k - 1], threshold) < 1]
@@ -180,21 +268,29 @@ def test_norm_chain_crossing_and_rescale(fraction):
         dict(cell="lstm", hidden=8, batch=3, steps=30, forget_bias=1.0, clip="norm", clip_threshold=0.05),
         dict(cell="gru", hidden=8, batch=3, steps=30, loss_on="all", clip="norm", clip_threshold=0.5),
         dict(hidden=6, batch=2, steps=25, loss="xent", loss_on="all", activation="relu", clip="norm", clip_threshold=1.0),
+        # the three above cross at k = 1 on the head's gradients alone; these cross mid-pass
+        dict(cell="lstm", hidden=8, batch=3, steps=30, forget_bias=1.0, clip="norm", clip_threshold=1.0),
+        dict(cell="gru", hidden=8, batch=3, steps=30, loss_on="all", clip="norm", clip_threshold=6.5),
+        dict(hidden=6, batch=2, steps=25, loss="xent", loss_on="all", activation="relu", clip="norm", clip_threshold=28.0),
     ],
-    ids=["clip-rescue-like", "lstm", "gru-loss-all", "relu-xent"],
+    ids=["clip-rescue-like", "lstm", "gru-loss-all", "relu-xent", "lstm-mid-pass", "gru-mid-pass", "relu-xent-mid-pass"],
 )
-def test_norm_bptt_crossing_from_param_norm(overrides):
+def test_norm_bptt_crossing_from_an_independent_bptt(overrides):
+    """The crossing record is the first k where the global norm of the gradients
+    accumulated so far, computed here by an independent BPTT, crosses the threshold
+    by the source's rule (rate = max_norm / (norm + 1e-6) < 1)."""
     run = Run(Config(**overrides))
     run.run()
     thr = run.config.clip_threshold
     pn = run.records.columns["param_norm"]
     # the running column ends at the global norm of the raw gradients (computed here)
     assert pn[-1] == pytest.approx(total_norm(run.grads_raw), rel=1e-12)
-    k_cross = next(k for k in range(1, run.T + 1) if source_rate(pn[k - 1], thr) < 1)
+    running = running_global_norms(run)
+    k_cross = next(k for k in range(1, run.T + 1) if source_rate(running[k - 1], thr) < 1)
     assert k_cross < run.T
     ev = events(run)
     assert sorted(ev) == [k_cross, run.T]
-    assert ev[k_cross].applied is False and ev[k_cross].before == pytest.approx(pn[k_cross - 1])
+    assert ev[k_cross].applied is False and ev[k_cross].before == pytest.approx(running[k_cross - 1])
     check_norm_clip(run, thr)
 
 
@@ -291,7 +387,7 @@ def test_value_clip(make):
 def test_value_chain_crossing_record():
     """The crossing record is the first k where some accumulated entry exceeds c."""
     base = Run(chain_config())
-    ref = chain_reference(base.params, base.inputs)
+    ref = chain_reference(base)
     maxabs = np.array([max(float(np.max(np.abs(a))) for a in e["grads"].values()) for e in ref])
     c = float(maxabs[9])  # the running max at k = 10
     k_cross = next(k for k in range(1, 21) if maxabs[k - 1] > c)
@@ -319,7 +415,7 @@ def test_value_no_clip_when_all_within():
 
 
 def check_step_against_reference(run: Run, c: float) -> list[int]:
-    ref = chain_reference(run.params, run.inputs, step_clip=c)
+    ref = chain_reference(run, step_clip=c)
     expected = {k: e["event"] for k, e in enumerate(ref, start=1) if e["event"] is not None}
     got = events(run)
     assert sorted(got) == sorted(expected)
@@ -454,7 +550,7 @@ def test_agc_default_lambda_and_head_untouched():
 
 def test_agc_chain_crossing_record():
     base = Run(chain_config())
-    ref = chain_reference(base.params, base.inputs)
+    ref = chain_reference(base)
     worst = np.array([max(float(np.max(r)) for r in agc_ratios(e["grads"], base.params).values()) for e in ref])
     lam = float(worst[11])
     k_cross = next(k for k in range(1, 21) if worst[k - 1] > lam)

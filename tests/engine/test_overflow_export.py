@@ -26,6 +26,7 @@ import pytest
 from engine import Config, Run
 from engine.export import CSV_COLUMNS, SCHEMA, to_csv, to_json
 from engine.records import NUMERIC
+from tests.reference import section_2
 
 ROOT = Path(__file__).resolve().parents[2]
 # The reference chain (no inputs: h stays 0, only the gradients grow) with W x 10.
@@ -85,25 +86,12 @@ def test_overflow_statuses(overflow_run):
     assert summary["first_exploding_k"] is not None and summary["first_exploding_k"] < k0
 
 
-def source_chain_norms(scale: float, steps: int) -> np.ndarray:
-    """SPEC section 2's loop with Wh = randn(3, 3) * scale after seed(3), N = 2.
-
-    The norm ||dh||_F / N is computed without squaring overflow (scaled by
-    max|dh|), so it is finite for every finite dh whose norm is representable.
-    """
-    Wh = np.random.RandomState(3).randn(3, 3) * scale
-    dh, out = np.ones((2, 3)), []
-    with np.errstate(all="ignore"):
-        for _ in range(steps):
-            dh = dh @ Wh.T
-            m = np.max(np.abs(dh))
-            out.append(m * (np.sqrt(np.sum((dh / m) ** 2)) / 2) if np.isfinite(m) and m > 0 else np.inf)
-    return np.array(out)
-
-
 def test_overflow_is_reported_only_for_a_nonfinite_gradient(overflow_run):
     run, summary, *_ = overflow_run
-    ref = source_chain_norms(10.0, 300)
+    # SPEC section 2's loop with Wh x 10, its norm scaled by max|dh| (finite for every
+    # finite dh whose norm is representable, inf from the first non-finite dh)
+    chain = section_2(10.0, 400, safe=True)
+    ref = chain.norms
     first_inf = int(np.flatnonzero(~np.isfinite(ref))[0]) + 1
     assert 275 < first_inf < 285  # ~ log(1.8e308) / log(12.55)
     gn = run.records.columns["grad_norm"]
@@ -113,15 +101,9 @@ def test_overflow_is_reported_only_for_a_nonfinite_gradient(overflow_run):
     assert run.records[140].status == "exploding"
     # the bias gradient, sum over steps and batch of dL/dnet, overflows in float64 one step earlier
     db, k_bias = np.zeros(3), None
-    saved = np.random.get_state()
-    np.random.seed(3)
-    Wh = np.random.randn(3, 3) * 10.0
-    np.random.set_state(saved)
-    dh = np.ones((2, 3))
     with np.errstate(all="ignore"):
         for k in range(1, 400):
-            db = db + dh.sum(axis=0)  # transition T-k+1 uses the gradient carried into it
-            dh = dh @ Wh.T
+            db = db + chain.dh[k - 1].sum(axis=0)  # transition T-k+1 uses the gradient carried into it
             if k_bias is None and not np.all(np.isfinite(db)):
                 k_bias = k
     assert summary["overflow_k"] == min(first_inf, k_bias)
@@ -142,7 +124,7 @@ def test_a_forward_overflow_makes_every_weight_gradient_overflow():
 
 def test_overflow_chain_matches_source_before_overflow(overflow_run):
     run, summary, *_ = overflow_run
-    ref = source_chain_norms(10.0, 2000)
+    ref = section_2(10.0, 2000, safe=True).norms
     k0 = summary["overflow_k"]
     np.testing.assert_allclose(run.records.columns["grad_norm"][: k0 - 1], ref[: k0 - 1], rtol=1e-9)
 
@@ -309,15 +291,8 @@ def test_a_deeply_vanished_gradient_is_small_not_zero():
     run = Run(Config(mode="chain", activation="linear", hidden=3, batch=2, steps=900, init="gaussian", seed=3, scale=0.5, input_scale=0.0))
     run.run()
     gn = run.records.columns["grad_norm"]
-    saved = np.random.get_state()
-    np.random.seed(3)
-    Wh = np.random.randn(3, 3) * 0.5
-    np.random.set_state(saved)
-    dh, log_scale = np.ones((2, 3)), 0.0
-    for _ in range(800):  # the source loop, rescaled so nothing underflows
-        dh = dh @ Wh.T
-        m = np.abs(dh).max()
-        dh, log_scale = dh / m, log_scale + np.log(m)
-    expected = np.exp(log_scale + np.log(np.sqrt(np.sum(dh**2)) / 2))
+    # the source loop; dh ~ 1e-160 is still a normal double, and the norm is scaled
+    # by max|dh| before squaring, so nothing underflows
+    expected = section_2(0.5, 800, safe=True).norms[799]
     assert 0 < expected < 1e-150
     assert gn[799] == pytest.approx(expected, rel=1e-9)

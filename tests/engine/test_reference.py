@@ -1,8 +1,9 @@
 """SPEC section 2: the reference matrix-chain experiment, reproduced exactly.
 
-The expected numbers come from a literal transcription of the SPEC's
-pseudo-code (legacy global generator, numpy.random.seed(3), randn), run here
-in the test; the engine must give the same record norms to round-off.
+The expected numbers come from the suite's one literal transcription of the
+SPEC's pseudo-code (legacy global generator, numpy.random.seed(3), randn),
+tests/reference.py's `section_2`; the engine must give the same record norms
+to round-off.
 """
 
 from __future__ import annotations
@@ -12,31 +13,15 @@ import pytest
 
 from engine import Config, Run
 from engine.presets import BUILTIN
+from tests.reference import section_2
 
 CHAIN = dict(mode="chain", activation="linear", hidden=3, batch=2, steps=20, init="gaussian", seed=3)
 
 
 def spec_section_2(factor: float) -> tuple[np.ndarray, np.ndarray]:
-    """SPEC section 2, line by line. Returns (Wh, norms[1..T]).
-
-    The global numpy random state is saved and restored around the draw, so
-    this test neither depends on nor disturbs any other test's randomness.
-    """
-    saved = np.random.get_state()
-    try:
-        N = 2
-        H = 3
-        T = 20
-        dh = np.ones((N, H))
-        np.random.seed(3)
-        Wh = np.random.randn(H, H) * factor if factor != 1.0 else np.random.randn(H, H)
-        norms = []
-        for _ in range(T):
-            dh = dh @ Wh.T
-            norms.append(np.sqrt(np.sum(dh**2)) / N)
-    finally:
-        np.random.set_state(saved)
-    return Wh, np.array(norms)
+    """SPEC section 2 as written (N = 2, H = 3, T = 20). Returns (Wh, norms[1..T])."""
+    Wh, _, norms = section_2(factor)
+    return Wh, norms
 
 
 def test_transcription_leaves_global_random_state_alone():

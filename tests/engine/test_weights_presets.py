@@ -2,7 +2,7 @@
 every built-in preset promises in its description / look-for sentence.
 
 Expected numbers come from the sentences in engine/presets.py, from SPEC
-section 2 (the source's matrix-chain loop, re-run here) and SPEC section 5
+section 2 (the source's matrix-chain loop, tests/reference.py) and SPEC section 5
 (the truncated-BPTT loop of the language model, transcribed here), and from
 numpy's own SVD / eigenvalues of the loaded weights.
 """
@@ -19,6 +19,7 @@ import pytest
 from engine import Config, ConfigError, Run
 from engine.export import to_csv, to_json
 from engine.presets import BUILTIN, WIG, get, load_toml, registry
+from tests.reference import section_2
 
 # -- helpers --------------------------------------------------------------------------------
 
@@ -47,16 +48,6 @@ def run_preset(name: str, **overrides) -> tuple[Run, dict]:
     cfg = BUILTIN[name].config.with_overrides(**overrides) if overrides else BUILTIN[name].config
     run = Run(cfg)
     return run, run.run()
-
-
-def source_chain(scale: float, steps: int = 20) -> tuple[np.ndarray, np.ndarray]:
-    """SPEC section 2: numpy.random.seed(3); Wh = randn(3, 3) * scale; dh = dh @ Wh.T."""
-    Wh = np.random.RandomState(3).randn(3, 3) * scale  # the generator behind numpy.random.seed(3)
-    dh, norms = np.ones((2, 3)), []
-    for _ in range(steps):
-        dh = dh @ Wh.T
-        norms.append(np.sqrt(np.sum(dh**2)) / 2)
-    return Wh, np.array(norms)
 
 
 def geometric_mean_ratio(norms: np.ndarray) -> float:
@@ -334,7 +325,7 @@ def test_every_preset_runs_without_warnings(name):
 def test_seed_explode():
     """'sigma_max = 2.66 and spectral radius 1.26 > 1: grows about 1.26x per step, to ~250 at k = 20.'"""
     run, s = run_preset("seed-explode")
-    Wh, norms = source_chain(1.0)
+    Wh, _, norms = section_2(1.0)
     np.testing.assert_allclose(run.records.columns["grad_norm"], norms, rtol=1e-12)  # SPEC 2, to round-off
     np.testing.assert_array_equal(run.params["weight_hh_l0"], Wh.T)
     assert np.linalg.svd(Wh, compute_uv=False)[0] == pytest.approx(2.66, abs=0.005) == s["sigma_max"]
@@ -347,7 +338,7 @@ def test_seed_explode():
 def test_seed_vanish():
     """'sigma_max = 1.33 > 1 yet it vanishes: the spectral radius 0.63 < 1 sets the rate.'"""
     run, s = run_preset("seed-vanish")
-    Wh, norms = source_chain(0.5)
+    Wh, _, norms = section_2(0.5)
     np.testing.assert_allclose(run.records.columns["grad_norm"], norms, rtol=1e-12)
     assert s["sigma_max"] == pytest.approx(1.33, abs=0.005) == np.linalg.svd(Wh, compute_uv=False)[0]
     assert s["spectral_radius"] == pytest.approx(0.63, abs=0.005)
