@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from .cells import CELLS
-from .clipping import UnitClip, clip_by_norm, clip_by_value, global_norm, step_factor
+from .clipping import DURING, END, global_norm, make_rule
 from .config import Config
 from .data import make_data
 from .diagnostics import JacobianSigma, weight_spectrum
@@ -75,7 +75,7 @@ class Run:
         self._known_from = self.T + 1  # transitions >= this are filled
         gamma = c.gamma
         self.bound_factor = self.spectrum["sigma_max"] * gamma if gamma is not None else None
-        self._agc = UnitClip(self.params) if c.clip == "agc" else None
+        self.clip_rule = make_rule(c.clip, c.clip_threshold)
         self.window = bool(c.truncate) and c.has_readout and c.loss_on == "all"
         # Ages run from 0 to T, so truncate >= T cuts nothing: cap the window there.
         self.window_size = min(c.truncate, self.T) + 1
@@ -224,8 +224,9 @@ class Run:
 
         # Derivative clipping: rescale the carried gradient as the pass runs.
         before = norm
-        if c.clip == "step":
-            factor = step_factor(norm, c.clip_threshold)
+        rule = self.clip_rule
+        if rule is not None and rule.phase == DURING:
+            factor = rule.factor(norm)
             if factor is not None:
                 if self.window:
                     self.slots *= factor
@@ -233,13 +234,14 @@ class Run:
                 else:
                     self.carried *= factor  # `total` is this same array
                 norm = norm * factor
-                rec.set_clip(k, ClipEvent("step", before, norm, factor))
+                rec.set_clip(k, ClipEvent(rule.name, before, norm, factor))
                 self.clip_count += 1
-        elif c.clip != "none" and not self._crossed:
-            measure = self._clip_measure(param_norm)
-            if measure + (1e-6 if c.clip == "norm" else 0.0) > c.clip_threshold:
+        elif rule is not None and not self._crossed:
+            # An end-of-pass rule: mark where the gradients so far first cross its threshold.
+            measure = param_norm if rule.series == "param_norm" else rule.measure(self.grads, self.params)
+            if rule.exceeds(measure):
                 self._crossed = True
-                rec.set_clip(k, ClipEvent(c.clip, measure, None, None, applied=False))
+                rec.set_clip(k, ClipEvent(rule.name, measure, None, None, applied=False))
 
         cols["grad_norm"][i] = norm
         cols["ratio"][i] = before / self._prev_norm if self._prev_norm > 0 else math.nan
@@ -271,17 +273,6 @@ class Run:
         self._gate[k] = gate
         self._known_from = lo
 
-    def _clip_measure(self, param_norm: float) -> float:
-        """What the end-of-pass rule compares with its threshold, on the gradients so far:
-        norm: the global norm (the rule acts when max_norm / (norm + 1e-6) < 1);
-        value: the largest |g|; agc: the largest unit ratio ||G_i|| / max(||W_i||, eps)."""
-        c = self.config
-        if c.clip == "norm":
-            return param_norm
-        if c.clip == "value":
-            return max(max(float(g.max()), -float(g.min())) for g in self.grads.values())
-        return self._agc.worst_ratio(self.grads)
-
     def _status(self, norm: float, param_norm: float, cut: bool) -> int:
         if not (math.isfinite(norm) and math.isfinite(param_norm)):
             return OVERFLOW
@@ -297,19 +288,13 @@ class Run:
 
     def _finish(self) -> None:
         """The pass is complete: keep the raw gradients, apply an end-of-pass clip rule."""
-        c = self.config
+        rule = self.clip_rule
         self.grads_raw = {name: g.copy() for name, g in self.grads.items()}
         before = global_norm(self.grads)
-        applied = False
-        if c.clip == "norm":
-            applied = clip_by_norm(self.grads, c.clip_threshold) is not None
-        elif c.clip == "value":
-            applied = clip_by_value(self.grads, c.clip_threshold)
-        elif c.clip == "agc":
-            applied = self._agc.clip(self.grads, c.clip_threshold)
+        applied = rule is not None and rule.phase == END and rule.apply(self.grads, self.params)
         if applied:
             after = global_norm(self.grads)
-            self.records.set_clip(self.T, ClipEvent(c.clip, before, after, after / before if before > 0 else math.nan))
+            self.records.set_clip(self.T, ClipEvent(rule.name, before, after, after / before if before > 0 else math.nan))
             self.clip_count += 1
         self.done = True
 

@@ -14,17 +14,19 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from .clipping import RULES
+
 MODES = ("bptt", "chain")
 CELLS = ("rnn", "lstm", "gru")
 ACTIVATIONS = ("tanh", "sigmoid", "relu", "leaky_relu", "linear")
 LOSSES = ("mse", "xent")
 LOSS_PLACEMENTS = ("last", "all")
 INITS = ("gaussian", "xavier", "orthogonal", "identity", "torch")
-CLIP_MODES = ("none", "norm", "value", "step", "agc")
+CLIP_MODES = ("none", *RULES)
 
-# Threshold used when a clip mode is chosen without one: the source's 5.0 for
-# the norm rules, 1.0 for element values, lambda = 0.01 for AGC (Brock et al.).
-CLIP_DEFAULTS = {"none": 0.0, "norm": 5.0, "value": 1.0, "step": 5.0, "agc": 0.01}
+# Threshold used when a clip mode is chosen without one, as each rule declares:
+# the source's 5.0 for the norm rules, 1.0 for element values, lambda = 0.01 for AGC.
+CLIP_DEFAULTS = {"none": 0.0, **{name: rule.default_threshold for name, rule in RULES.items()}}
 
 # A run larger than this is refused up front, with the estimate.
 MEMORY_LIMIT_BYTES = 4 * 2**30
