@@ -23,6 +23,7 @@ from rich.text import Text
 from textual.widgets import Footer, Input, Label, RichLog, Select, Static
 
 from engine import Config, ConfigError, Run
+from engine.clipping import END
 from engine.config import CLIP_MODES, GROUPS, SPEC
 from engine import export
 from engine.presets import BUILTIN, DEFAULT_PRESET, Preset
@@ -192,13 +193,15 @@ class BpttLab(App):
         series = [Series(*s) for s in run_series(run, "braille")]
         if self.ghost is not None:
             series.append(self.ghost)
-        if c.clip in ("norm", "value", "agc"):
+        rule = run.clip_rule
+        at_end = rule is not None and rule.phase == END
+        if at_end:
             # End-of-pass rules act on the parameter gradients: show their running norm.
             series.append(Series("|grad| (params)", cols["param_norm"][:k], "+", "magenta"))
         marks = np.flatnonzero(run.records.clip_mode[:k] > 0) + 1
-        marked = series[-1] if c.clip in ("norm", "value", "agc") else series[0]
+        marked = series[-1] if at_end else series[0]
         # The threshold line where it compares with a drawn series: dL/dh (step) or the parameter norm (norm).
-        threshold = c.clip_threshold if c.clip in ("step", "norm") else None
+        threshold = c.clip_threshold if rule is not None and rule.series is not None else None
         title = f"{self.preset.name}: gradient norm per backward step" if k else f"{self.preset.name}: press space to play, n to step"
         self.query_one(NormChart).replot(title, series, run.T, threshold, marks, token=(id(run), self._resets), marked=marked)
         self.query_one("#summary", Static).update(self._summary_text())
