@@ -3,6 +3,11 @@
 JSON is strict RFC 8259: a non-finite number is written as null (the step's
 status says why) and `json.dumps(allow_nan=False)` guarantees no NaN or
 Infinity literal can slip through.
+
+`to_json` and `to_csv` return the whole text (the dashboard, short runs);
+`write_json` and `write_csv` write the same bytes to a stream a chunk of
+records at a time, straight from the record columns, so a run of a million
+steps is written in memory bounded by the chunk, not by the document.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import csv
 import io
 import json
 import math
-from typing import Any
+from typing import Any, Callable, TextIO
 
 import numpy as np
 
@@ -20,6 +25,7 @@ from .records import NUMERIC, STATUSES
 from .config import CLIP_MODES
 
 SCHEMA = "bptt-lab.run/1"
+CHUNK = 1024  # records formatted at a time by the streaming writers
 CSV_COLUMNS = ("k", "t", *NUMERIC, "status", "clip_mode", "clip_applied", "clip_before", "clip_after", "clip_factor")
 
 
@@ -76,23 +82,159 @@ def to_json(run: Run, dump: bool = False, preset: str | None = None, indent: int
 
 def to_csv(run: Run) -> str:
     """One row per recorded step; an empty cell is a value that does not apply or is not finite."""
-    rec = run.records
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_COLUMNS)
-    for i in range(len(rec)):
-        k = i + 1
-        row = [k, rec.steps - k]
-        row += [_cell(rec.columns[name][i]) for name in NUMERIC]
-        row.append(STATUSES[rec.status[i]])
-        if rec.clip_mode[i]:
-            row += [CLIP_MODES[rec.clip_mode[i]], "true" if rec.clip_applied[i] else "false"]
-            row += [_cell(rec.clip_before[i]), _cell(rec.clip_after[i]), _cell(rec.clip_factor[i])]
-        else:
-            row += ["", "", "", "", ""]
-        w.writerow(row)
+    write_csv(run, buf)
     return buf.getvalue()
 
 
-def _cell(x: float) -> str:
-    return repr(float(x)) if math.isfinite(x) else ""
+Progress = Callable[[int, int], None]  # (records written, records in all), after each chunk
+
+
+def write_csv(run: Run, stream: TextIO, progress: Progress | None = None) -> None:
+    """`to_csv`, written to `stream` a chunk of records at a time."""
+    rec = run.records
+    out = _Buffered(stream)
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    count = len(rec)
+    for lo in range(0, count, CHUNK):
+        hi = min(lo + CHUNK, count)
+        numeric = [_numbers(rec.columns[name][lo:hi], "") for name in NUMERIC]
+        status = [STATUSES[s] for s in rec.status[lo:hi].tolist()]
+        clip = [_csv_clip(rec, i) if mode else ("", "", "", "", "") for i, mode in enumerate(rec.clip_mode[lo:hi].tolist(), lo)]
+        w.writerows((k, rec.steps - k, *values, s, *c) for k, *values, s, c in zip(range(lo + 1, hi + 1), *numeric, status, clip))
+        if progress is not None:
+            progress(hi, count)
+    out.flush()
+
+
+def _csv_clip(rec, i: int) -> tuple[str, ...]:
+    return (
+        CLIP_MODES[rec.clip_mode[i]],
+        "true" if rec.clip_applied[i] else "false",
+        *(_numbers(np.array([rec.clip_before[i], rec.clip_after[i], rec.clip_factor[i]]), "")),
+    )
+
+
+def write_json(run: Run, stream: TextIO, dump: bool = False, preset: str | None = None, progress: Progress | None = None) -> None:
+    """`to_json` (indent 2), byte for byte, written to `stream` a chunk at a time.
+
+    The header, config and summary are small; the steps are formatted a
+    chunk of records at a time from the record columns, and with `dump` every
+    array is written a row at a time, so memory stays bounded by the chunk
+    (and the run's own arrays) however long the run. No trailing newline, as
+    `to_json`."""
+    out = _Buffered(stream)
+    members: list[tuple[str, Any]] = [("schema", SCHEMA), ("preset", preset), ("config", run.config.to_dict()), ("summary", run.summary()), ("steps", None)]
+    if dump:
+        members += [
+            ("params", dict(run.params)),
+            ("inputs", run.inputs),
+            ("targets", run.targets),
+            ("grads", run.grads if run.done else None),
+            ("grads_raw", run.grads_raw),
+        ]
+    out.write("{")
+    for i, (key, value) in enumerate(members):
+        out.write(("," if i else "") + "\n  " + json.dumps(key) + ": ")
+        if key == "steps":
+            _write_steps(run, out, progress)
+        else:
+            _encode(value, 1, out)
+    out.write("\n}")
+    out.flush()
+
+
+# One step of the "steps" array at indent 2, as json.dumps lays out step_dicts().
+_STEP = "    {\n" + "".join(f'      "{name}": %s,\n' for name in ("k", "t", *NUMERIC, "clip")) + '      "status": %s\n    }'
+_CLIP = "{\n" + "".join(f'        "{name}": %s,\n' for name in ("mode", "before", "after", "factor")) + '        "applied": %s\n      }'
+
+
+def _write_steps(run: Run, out: "_Buffered", progress: Progress | None) -> None:
+    rec = run.records
+    count = len(rec)
+    if not count:
+        out.write("[]")
+        return
+    out.write("[\n")
+    status_json = [json.dumps(s) for s in STATUSES]
+    for lo in range(0, count, CHUNK):
+        hi = min(lo + CHUNK, count)
+        numeric = [_numbers(rec.columns[name][lo:hi]) for name in NUMERIC]
+        status = [status_json[s] for s in rec.status[lo:hi].tolist()]
+        clip = [_json_clip(rec.clip(i + 1)) if mode else "null" for i, mode in enumerate(rec.clip_mode[lo:hi].tolist(), lo)]
+        rows = (_STEP % (k, rec.steps - k, *values, c, s) for k, *values, c, s in zip(range(lo + 1, hi + 1), *numeric, clip, status))
+        out.write((",\n" if lo else "") + ",\n".join(rows))
+        if progress is not None:
+            progress(hi, count)
+    out.write("\n  ]")
+
+
+def _json_clip(event) -> str:
+    return _CLIP % (json.dumps(event.mode), *(_scalar(x) for x in (event.before, event.after, event.factor)), "true" if event.applied else "false")
+
+
+def _scalar(x: Any) -> str:
+    return json.dumps(finite_or_none(x), allow_nan=False)
+
+
+def _numbers(a: np.ndarray, null: str = "null") -> list[str]:
+    """The JSON text of each element of a 1-D array (`null` where not finite):
+    what json.dumps writes for finite_or_none(a.tolist())'s elements."""
+    if a.dtype == np.bool_:
+        return ["true" if x else "false" for x in a.tolist()]
+    if np.issubdtype(a.dtype, np.integer):
+        return [str(x) for x in a.tolist()]
+    if np.issubdtype(a.dtype, np.floating):
+        out = list(map(float.__repr__, a.tolist()))
+        for i in np.flatnonzero(~np.isfinite(a)).tolist():
+            out[i] = null
+        return out
+    return [_scalar(x) for x in a.tolist()]
+
+
+def _encode(value: Any, level: int, out: "_Buffered") -> None:
+    """json.dumps(finite_or_none(value), indent=2) as it reads nested `level`
+    deep, written piecewise: arrays a row (a chunk of a 1-D array) at a time."""
+    if isinstance(value, dict) and value:
+        inner = "\n" + "  " * (level + 1)
+        for i, (key, v) in enumerate(value.items()):
+            out.write(("{" if i == 0 else ",") + inner + json.dumps(key) + ": ")
+            _encode(v, level + 1, out)
+        out.write("\n" + "  " * level + "}")
+    elif isinstance(value, (list, tuple, np.ndarray)) and len(value) and not (isinstance(value, np.ndarray) and value.ndim == 0):
+        inner = ",\n" + "  " * (level + 1)
+        out.write("[" + inner[1:])
+        if isinstance(value, np.ndarray) and value.ndim == 1:
+            for lo in range(0, len(value), CHUNK):
+                out.write((inner if lo else "") + inner.join(_numbers(value[lo : lo + CHUNK])))
+        else:
+            for i, v in enumerate(value):
+                if i:
+                    out.write(inner)
+                _encode(v, level + 1, out)
+        out.write("\n" + "  " * level + "]")
+    else:
+        out.write(json.dumps(finite_or_none(value), indent=2, allow_nan=False).replace("\n", "\n" + "  " * level))
+
+
+class _Buffered:
+    """Hands `stream` about `size` characters at a time, however small the pieces written."""
+
+    def __init__(self, stream: TextIO, size: int = 1 << 18):
+        self.stream, self.size = stream, size
+        self.parts: list[str] = []
+        self.length = 0
+
+    def write(self, text: str) -> None:
+        self.parts.append(text)
+        self.length += len(text)
+        if self.length >= self.size:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.parts:
+            text = "".join(self.parts)
+            self.parts.clear()
+            self.length = 0
+            self.stream.write(text)

@@ -230,6 +230,110 @@ def _guard(fn):
     return wrapper
 
 
+class _OutputFile:
+    """--output FILE, written in full or not at all.
+
+    The output goes to a temporary file in FILE's folder, made before the run
+    (so an unwritable folder is said at once, not after it), flushed to disk
+    and renamed over FILE at the end: a full disk, a file-size limit or Ctrl-C
+    leaves FILE as it was and no temporary file. An existing FILE is refused
+    without --force, before the run and again at the rename. A FILE that is a
+    device or a pipe (/dev/null, a FIFO) is written to as it is."""
+
+    def __init__(self, path: Path, force: bool):
+        import os
+        import stat
+        import tempfile
+
+        self.path, self.force, self.temp = path, force, None
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            st = None
+        except OSError as exc:
+            raise UsageError(f"--output: cannot write {path}: {exc.strerror}") from None
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            raise UsageError(f"--output: {path} is a folder; give a file name")
+        if st is not None and stat.S_ISREG(st.st_mode) and not force:
+            raise UsageError(f"--output: {path} exists; add --force to overwrite it")
+        try:
+            if st is not None and not stat.S_ISREG(st.st_mode):
+                self.stream = open(path, "w", encoding="utf-8")
+                return
+            fd, self.temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+            if st is not None:
+                mode = stat.S_IMODE(st.st_mode)
+            else:
+                umask = os.umask(0)
+                os.umask(umask)
+                mode = 0o666 & ~umask
+            os.fchmod(fd, mode)  # as a plain open() would have made it, not mkstemp's 0600
+            self.stream = open(fd, "w", encoding="utf-8")
+        except OSError as exc:
+            self.discard()
+            raise UsageError(f"--output: cannot write {path}: {exc.strerror}") from None
+
+    def commit(self) -> None:
+        """Flush to disk and put the file in place (a write error surfaces here at the latest)."""
+        import os
+
+        self.stream.flush()
+        if self.temp is None:
+            self.stream.close()
+            return
+        os.fsync(self.stream.fileno())
+        self.stream.close()
+        if self.force:
+            os.replace(self.temp, self.path)
+        else:
+            try:
+                os.link(self.temp, self.path)  # fails if FILE appeared during the run: never clobbered
+            except FileExistsError:
+                raise UsageError(f"--output: {self.path} appeared while the run ran; add --force to overwrite it") from None
+            except OSError:  # a file system without hard links
+                if self.path.exists():
+                    raise UsageError(f"--output: {self.path} appeared while the run ran; add --force to overwrite it") from None
+                os.replace(self.temp, self.path)
+            else:
+                os.unlink(self.temp)
+        self.temp = None
+
+    def discard(self) -> None:
+        """Close and remove the temporary file (after any error, Ctrl-C included)."""
+        import os
+
+        stream, self.stream = getattr(self, "stream", None), None
+        if stream is not None:
+            try:
+                stream.close()
+            except OSError:
+                pass  # the data were going to be thrown away
+        if self.temp is not None:
+            try:
+                os.unlink(self.temp)
+            except FileNotFoundError:
+                pass
+            self.temp = None
+
+
+def _reader_gone() -> int:
+    """stdout's reader went away (`bptt-lab run ... | head -1`): stop quietly.
+
+    What is still buffered for stdout would fail again when Python flushes it
+    at exit ("Exception ignored ... BrokenPipeError"), so stdout is pointed at
+    /dev/null first. The exit code is the shell's for SIGPIPE, as the console
+    script's."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass  # not a real file descriptor (a test's captured stream)
+    return 141
+
+
 @app.command("run", cls=_StrictCommand, epilog=RULES)
 @_guard
 @with_overrides
@@ -239,38 +343,97 @@ def run_command(
     fmt: Annotated[RunFormat, typer.Option("--format", "-f", help="Output format.", rich_help_panel=_R)] = RunFormat.table,
     dump: Annotated[bool, typer.Option("--dump", help="JSON only: add params, inputs, targets, grads and grads_raw.", rich_help_panel=_R, metavar="")] = False,
     plot: Annotated[bool, typer.Option("--plot", help="Also print a chart of the norm per step (log10 axis).", rich_help_panel=_R, metavar="")] = False,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the table, CSV or JSON to this file.", metavar="FILE", rich_help_panel=_R)] = None,
+    output: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write the table, CSV or JSON to this file, in full or not at all (a temporary file in the same folder, renamed into place at the end). An existing FILE is refused unless --force.",
+            metavar="FILE",
+            rich_help_panel=_R,
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="With --output: overwrite FILE if it exists.", rich_help_panel=_R, metavar="")] = False,
+    all_rows: Annotated[
+        bool,
+        typer.Option(
+            "--all-rows",
+            help="Table only: print every row of a run longer than 2,000 steps, streamed in fixed-width columns (without it the table shows the first and last 1,000 and says how many it left out).",
+            rich_help_panel=_R,
+            metavar="",
+        ),
+    ] = False,
     given: dict | None = None,
 ) -> None:
-    """Run a preset to completion without the dashboard: a table, CSV or JSON, and optionally a chart."""
+    """Run a preset to completion without the dashboard: a table, CSV or JSON, and optionally a chart.
+
+    The output is streamed a chunk of records at a time. A run that takes more
+    than 2 s says on stderr how far it is: what the forward pass computes and
+    roughly how long it takes, then the backward pass and the writing with the
+    time left (one line redrawn on a terminal, a line each 10% otherwise)."""
     fmt = fmt.value
     if dump and fmt != "json":
         raise UsageError("--dump applies to --format json only")
+    if all_rows and fmt != "table":
+        raise UsageError("--all-rows applies to --format table only (CSV and JSON always have every record)")
+    if force and output is None:
+        raise UsageError("--force applies to --output FILE only")
     if plot and fmt != "table" and output is None:
         raise UsageError(f"--plot with --format {fmt} needs --output FILE (the chart would corrupt the {fmt.upper()} on stdout)")
-    chosen, run = build_run(preset, preset_file, given)
-    run.run()
-
-    from engine import export
+    from engine import Run, export
 
     from . import report
 
-    if fmt == "json":
-        body = export.to_json(run, dump=dump, preset=chosen.name) + "\n"
-    elif fmt == "csv":
-        body = export.to_csv(run)
-    else:
-        body = report.table_text(run, chosen, color=output is None and report.stdout_color())
-    if output is None:
-        sys.stdout.write(body)
-    else:
+    try:
+        chosen, config = resolve(preset, preset_file, given)
+    except ConfigError as exc:
+        raise UsageError(config_error_text(exc)) from None
+    target = _OutputFile(output, force) if output is not None else None
+    progress = report.Progress()
+    try:
+        progress.setup(config)
         try:
-            output.write_text(body, encoding="utf-8")
+            run = Run(config)
+        except ConfigError as exc:
+            raise UsageError(config_error_text(exc)) from None
+        progress.end("forward pass done")
+        progress.backward(run)
+
+        stream = sys.stdout if target is None else target.stream
+        # Progress of the writing when the output is not on the screen itself.
+        what = {"json": "JSON", "csv": "CSV", "table": "the table"}[fmt]
+        tell = None if target is None and sys.stdout.isatty() else progress.writing(what)
+        try:
+            if fmt == "json":
+                export.write_json(run, stream, dump=dump, preset=chosen.name, progress=tell)
+                stream.write("\n")
+            elif fmt == "csv":
+                export.write_csv(run, stream, progress=tell)
+            else:
+                report.write_table(run, chosen, stream, color=target is None and report.stdout_color(), all_rows=all_rows, progress=tell)
+            if target is None:
+                stream.flush()
+            else:
+                target.commit()
+        except BrokenPipeError:
+            raise
         except OSError as exc:
-            raise UsageError(f"--output: cannot write {output}: {exc.strerror}") from None
-        typer.echo(f"wrote {output} ({fmt}, {run.k} steps)", err=True)
-    if plot:
-        sys.stdout.write(report.chart_text(run, chosen) + "\n")
+            if target is None:
+                raise
+            raise UsageError(f"--output: cannot write {output}: {exc.strerror or exc}; nothing was written to {output}") from None
+        if tell is not None:
+            progress.end(f"writing {what} done")
+        if target is not None:
+            typer.echo(f"wrote {output} ({fmt}, {run.k} steps)", err=True)
+        if plot:
+            sys.stdout.write(report.chart_text(run, chosen) + "\n")
+            sys.stdout.flush()
+    except BrokenPipeError:
+        raise typer.Exit(_reader_gone()) from None
+    finally:
+        if target is not None:
+            target.discard()
+        progress.close()
 
 
 @app.command("tui", cls=_StrictCommand, epilog=RULES)

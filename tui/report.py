@@ -1,5 +1,6 @@
-"""Headless output of `bptt-lab run` and `bptt-lab presets`: a Rich table, a
-plotext chart on a log10 axis, the preset listing.
+"""Headless output of `bptt-lab run` and `bptt-lab presets`: a Rich table (a
+long one elided, or streamed a chunk at a time), a plotext chart on a log10
+axis, the preset listing, and the progress of a long run on stderr.
 
 It formats what the engine recorded; it never recomputes a gradient.
 """
@@ -10,19 +11,26 @@ import io
 import json
 import math
 import os
+import re
 import shutil
 import sys
+import time
+from types import SimpleNamespace
 
 import numpy as np
+from rich.color import ColorSystem
 from rich.console import Console
+from rich.style import Style
 from rich.table import Table
 
 from engine.bptt import Run
 from engine.export import finite_or_none
 from engine.presets import Preset
+from engine.records import STATUSES
 
 from .format import clip_text, log_ticks, num, percent, run_series, status_tag, summary_lines
 
+PROG = "bptt-lab"
 STATUS_STYLE = {"ok": "", "vanishing": "yellow", "exploding": "red", "overflow": "bold red", "truncated": "cyan"}
 
 
@@ -48,41 +56,166 @@ def _text(buf: io.StringIO) -> str:
     return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
 
 
-def table_text(run: Run, preset: Preset, color: bool = False) -> str:
-    """The step records as a table, then the summary."""
+# A table of up to TABLE_ROWS records is printed in full, as one Rich table
+# (about 85 bytes and under a millisecond a row: 2,000 rows are ~170 KB and
+# render in about a second; the README's T = 2000 overflow example shows every
+# row). A longer one shows the first and last TABLE_ROWS / 2 records and one
+# line saying what it left out; `--all-rows` streams every row instead, in
+# fixed-width columns, a chunk at a time.
+TABLE_ROWS = 2000
+ALL_ROWS_CHUNK = 1024
+ELIDED = "..."  # the k cell of the row that marks the elided records
+
+
+def _columns(run: Run) -> list[tuple[str, str]]:
+    """(header, justify) of each column, in order."""
     c = run.config
     gated = c.cell != "rnn"
-    table = Table(title=_title(run, preset), title_justify="left", box=None, pad_edge=False, header_style="bold")
-    for name, justify in (("k", "right"), ("t", "right"), ("|dL/dh|", "right"), ("ratio", "right")):
-        table.add_column(name, justify=justify)
+    columns = [("k", "right"), ("t", "right"), ("|dL/dh|", "right"), ("ratio", "right")]
     if c.cell == "lstm":
-        table.add_column("|dL/dc|", justify="right")
+        columns.append(("|dL/dc|", "right"))
     if gated:
-        table.add_column("forget f" if c.cell == "lstm" else "update z", justify="right")
-    table.add_column("sigma(J)" if run.jacobian.exact else "~sigma(J)", justify="right")
-    table.add_column("sat", justify="right")
+        columns.append(("forget f" if c.cell == "lstm" else "update z", "right"))
+    columns.append(("sigma(J)" if run.jacobian.exact else "~sigma(J)", "right"))
+    columns.append(("sat", "right"))
     if not gated:
-        table.add_column("bound", justify="right")
-    table.add_column("dW_hh term", justify="right")
-    table.add_column("|grad|", justify="right")
-    table.add_column("events")
-    for r in run.records:
-        row = [str(r.k), str(r.t), num(r.grad_norm, na="nan"), num(r.ratio)]
-        if c.cell == "lstm":
-            row.append(num(r.cell_norm))
-        if gated:
-            row.append(num(r.gate_mean))
-        row += [num(r.jacobian_sigma), percent(r.saturation)]
-        if not gated:
-            row.append(num(r.bound))
-        row += [num(r.contribution, na="nan"), num(r.param_norm, na="nan"), " ".join(x for x in (clip_text(r.clip), status_tag(r)) if x)]
-        table.add_row(*row, style=STATUS_STYLE[r.status] or ("magenta" if r.clip else ""))
-    console, buf = _console(color)
-    console.print(table)
+        columns.append(("bound", "right"))
+    columns += [("dW_hh term", "right"), ("|grad|", "right"), ("events", "left")]
+    return columns
+
+
+def _rows(run: Run, lo: int, hi: int) -> tuple[list[tuple[str, ...]], list[str]]:
+    """The cells of records lo+1..hi (a row each) and each row's style, read
+    a column at a time from the record columns."""
+    c, rec = run.config, run.records
+    cols = rec.columns
+
+    def column(name: str, na: str = "-") -> list[str]:
+        return [num(x, na=na) for x in cols[name][lo:hi].tolist()]
+
+    ks = range(lo + 1, hi + 1)
+    cells = [[str(k) for k in ks], [str(rec.steps - k) for k in ks], column("grad_norm", "nan"), column("ratio")]
+    if c.cell == "lstm":
+        cells.append(column("cell_norm"))
+    if c.cell != "rnn":
+        cells.append(column("gate_mean"))
+    cells += [column("jacobian_sigma"), [percent(x) for x in cols["saturation"][lo:hi].tolist()]]
+    if c.cell == "rnn":
+        cells.append(column("bound"))
+    cells += [column("contribution", "nan"), column("param_norm", "nan")]
+    events, styles = [], []
+    for i, code in enumerate(rec.status[lo:hi].tolist(), lo):
+        status = STATUSES[code]
+        clip = rec.clip(i + 1) if rec.clip_mode[i] else None
+        events.append(" ".join(x for x in (clip_text(clip), _TAGS[status]) if x))
+        styles.append(STATUS_STYLE[status] or ("magenta" if clip else ""))
+    cells.append(events)
+    return list(zip(*cells)), styles
+
+
+_TAGS = {status: status_tag(SimpleNamespace(status=status)) for status in STATUSES}
+
+
+def _rich_table(run: Run, preset: Preset, spans: list[tuple[int, int]]) -> Table:
+    """The Rich table of records lo+1..hi of each (lo, hi) span, with an
+    elision row between spans."""
+    table = Table(title=_title(run, preset), title_justify="left", box=None, pad_edge=False, header_style="bold")
+    columns = _columns(run)
+    for name, justify in columns:
+        table.add_column(name, justify=justify)
+    for n, (lo, hi) in enumerate(spans):
+        if n:
+            table.add_row(ELIDED, *[""] * (len(columns) - 1))
+        for row, style in zip(*_rows(run, lo, hi)):
+            table.add_row(*row, style=style)
+    return table
+
+
+def _summary_into(console: Console, run: Run) -> None:
     console.print()
     for line in summary_lines(run.summary()):
         console.print(line)
+
+
+def table_text(run: Run, preset: Preset, color: bool = False) -> str:
+    """The step records as a table, then the summary (every row: for short runs)."""
+    console, buf = _console(color)
+    console.print(_rich_table(run, preset, [(0, run.k)]))
+    _summary_into(console, run)
     return _text(buf)
+
+
+def write_table(run: Run, preset: Preset, stream, color: bool = False, all_rows: bool = False, progress=None) -> None:
+    """The table for `bptt-lab run`, written to `stream`.
+
+    Up to TABLE_ROWS records: `table_text`. Longer: the first and last
+    TABLE_ROWS / 2 records and one line on what was left out, or with
+    `all_rows` every record in fixed-width columns, a chunk at a time (memory
+    bounded by the chunk). `progress(rows written, rows)` follows the chunks."""
+    if run.k <= TABLE_ROWS:
+        stream.write(table_text(run, preset, color))
+    elif not all_rows:
+        stream.write(_elided_text(run, preset, color))
+    else:
+        _write_all_rows(run, preset, stream, color, progress)
+
+
+def _elided_text(run: Run, preset: Preset, color: bool) -> str:
+    half, n = TABLE_ROWS // 2, run.k
+    console, buf = _console(color)
+    console.print(_rich_table(run, preset, [(0, half), (n - half, n)]))
+    _summary_into(console, run)
+    note = f"{ELIDED} {n - 2 * half:,} rows not shown (k = {half + 1} to {n - half}); every row: --all-rows, or --format csv"
+    lines = _text(buf).splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if _plain(line).strip() == ELIDED)
+    lines[at] = note + "\n"
+    return "".join(lines)
+
+
+def _plain(line: str) -> str:
+    return re.sub(r"\x1b\[[0-9;]*m", "", line)
+
+
+def _write_all_rows(run: Run, preset: Preset, stream, color: bool, progress) -> None:
+    """Every record, in columns as wide as the widest value any record can have
+    (`num` writes at most 9 characters for these non-negative numbers; a wider
+    one pushes its row out rather than being cut)."""
+    columns = _columns(run)
+    digits = len(str(run.records.steps))
+    widths = [max(len(name), digits if i < 2 else 4 if name == "sat" else 9) for i, (name, _) in enumerate(columns[:-1])]
+
+    def line(cells) -> str:
+        return ("  ".join(cell.rjust(w) for cell, w in zip(cells, widths)) + "  " + cells[-1]).rstrip()
+
+    codes = {style: _sgr(style) if color else ("", "") for style in {"", "magenta", *STATUS_STYLE.values()}}
+    title, header = _sgr("italic"), _sgr("bold")
+    out = []
+    if color:
+        out.append(f"{title[0]}{_title(run, preset)}{title[1]}\n{header[0]}{line([name for name, _ in columns])}{header[1]}\n")
+    else:
+        out.append(f"{_title(run, preset)}\n{line([name for name, _ in columns])}\n")
+    n = run.k
+    for lo in range(0, n, ALL_ROWS_CHUNK):
+        hi = min(lo + ALL_ROWS_CHUNK, n)
+        for cells, style in zip(*_rows(run, lo, hi)):
+            on, off = codes[style]
+            out.append(f"{on}{line(cells)}{off}\n")
+        stream.write("".join(out))
+        out.clear()
+        if progress is not None:
+            progress(hi, n)
+    console, buf = _console(color)
+    _summary_into(console, run)
+    stream.write(_text(buf))
+
+
+def _sgr(style: str) -> tuple[str, str]:
+    """The escape codes Rich writes around text in `style` (standard colours)."""
+    if not style:
+        return "", ""
+    rendered = Style.parse(style).render("\0", color_system=ColorSystem.STANDARD)
+    on, _, off = rendered.partition("\0")
+    return on, off
 
 
 def _title(run: Run, preset: Preset) -> str:
@@ -147,6 +280,185 @@ def chart_text(run: Run, preset: Preset, width: int | None = None, height: int =
     if not color:
         out = plt.uncolorize(out)
     return out + ("\n" + "\n".join(notes) if notes else "")
+
+
+# -- progress of a long headless run, on stderr ---------------------------------------
+
+PROGRESS_AFTER = 2.0  # seconds: a run that is done sooner prints nothing on stderr
+_REDRAW = 0.1  # a terminal's progress line is redrawn at most this often (seconds)
+_LINE_EVERY = 30.0  # without a terminal: a line each 10% of a phase, and at least this often
+_SPECTRUM_TIMED_ABOVE = 64  # H: below, the spectrum of W_hh takes milliseconds
+_TIMED = 0.05  # seconds: the shortest timing behind an estimate
+
+
+def duration(seconds: float) -> str:
+    if seconds < 9.95:
+        return f"{seconds:.1f} s"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def setup_estimate(config, clock=time.perf_counter) -> float:
+    """Roughly how many seconds `Run(config)` takes: the forward pass and the
+    spectrum of W_hh, timed on a small version of the same work on this
+    machine and scaled (per step: T times; the recurrent matmul: H^2; the
+    eigenvalue and singular value problems: H^3). 0 for a run that is clearly
+    quick, without timing anything."""
+    from engine.cells import CELLS
+    from engine.diagnostics import weight_spectrum
+
+    T, N, H, G, D = config.steps, config.batch, config.hidden, config.gates, config.input_size
+    if T <= 20_000 and H <= 256 and T * N * G * H * (H + D) <= 10**8:
+        return 0.0
+    rng = np.random.default_rng(0)
+    with np.errstate(all="ignore"):
+        # Per step: the cell's own forward loop at a small width (the per-step overhead) ...
+        h, s = min(H, 16), min(T, 256)
+        params = {
+            "weight_ih_l0": rng.standard_normal((G * h, D)) / math.sqrt(D),
+            "weight_hh_l0": rng.standard_normal((G * h, h)) / math.sqrt(h),
+            "bias_ih_l0": np.zeros(G * h),
+            "bias_hh_l0": np.zeros(G * h),
+        }
+        cell = CELLS[config.cell](params, config.activation, config.leaky_slope, config.gamma or 1.0)
+        while True:  # timed over at least _TIMED seconds, so that a busy machine shows in the estimate
+            x = rng.standard_normal((s, N, D))
+            start = clock()
+            cell.forward(x)
+            spent = clock() - start
+            if spent >= _TIMED or s == T:
+                break
+            s = min(T, 4 * s)
+        per_step = spent / s
+        # ... plus the recurrent matmul h_t W_hh^T at up to 1024 wide, scaled by H^2.
+        if H > h:
+            w = min(H, 1024)
+            a, W = rng.standard_normal((N, w)), rng.standard_normal((w, G * w))
+            reps, start = 0, clock()
+            while reps < 3 or clock() - start < _TIMED:
+                a @ W
+                reps += 1
+            per_step += (clock() - start) / reps * (H / w) ** 2
+        forward = T * per_step
+        # The spectrum: singular values of the whole W_hh and eigenvalues of each block, scaled by H^3.
+        spectrum = 0.0
+        if H > _SPECTRUM_TIMED_ABOVE:
+            n = min(H, 256)
+            start = clock()
+            weight_spectrum(rng.standard_normal((G * n, n)) / math.sqrt(n), G)
+            spectrum = (clock() - start) * (H / n) ** 3
+    return forward + spectrum
+
+
+class Progress:
+    """How far a long headless run is, on stderr (the CLI formats; the engine
+    records). Nothing for a run done within PROGRESS_AFTER seconds; after
+    that, each phase (forward pass, backward pass, writing the output) says
+    how far it is and roughly how long is left: one line redrawn in place on
+    a terminal, otherwise a plain line each 10% (and at least every 30 s),
+    and a line when the phase is done."""
+
+    def __init__(self, stream=None, clock=time.monotonic, after: float | None = None):
+        self.stream = stream if stream is not None else sys.stderr
+        try:
+            self.tty = self.stream.isatty()
+        except (AttributeError, ValueError, OSError):
+            self.tty = False
+        self.clock = clock
+        self.after = PROGRESS_AFTER if after is None else after
+        self.start = clock()
+        self.live = False  # a progress line is on the terminal, not yet ended
+        self.phase_start = self.start
+        self.shown = False  # this phase has said something
+        self.last_draw, self.last_percent = -math.inf, -math.inf
+
+    def _put(self, text: str, final: bool) -> None:
+        if self.stream is None:
+            return
+        try:
+            if self.tty:
+                self.stream.write("\r" + text + "\x1b[K" + ("\n" if final else ""))
+                self.live = not final
+            else:
+                self.stream.write(text + "\n")
+            self.stream.flush()
+        except (OSError, ValueError):
+            self.stream, self.live = None, False  # stderr is gone: the run and its output go on without it
+        self.shown = True
+
+    def say(self, text: str) -> None:
+        """A line of its own (on a terminal it replaces the progress line)."""
+        self._put(f"{PROG}: {text}", final=True)
+
+    def begin(self) -> None:
+        self.phase_start, self.shown = self.clock(), False
+        self.last_draw, self.last_percent = -math.inf, -math.inf
+
+    def update(self, what: str, done: int, total: int, unit: str) -> None:
+        now = self.clock()
+        if now - self.start < self.after or done >= total:
+            return
+        percent = 100 * done // total
+        if self.tty:
+            if now - self.last_draw < _REDRAW:
+                return
+        elif percent < self.last_percent + 10 and now - self.last_draw < _LINE_EVERY:
+            return
+        self.last_draw, self.last_percent = now, percent
+        spent = now - self.phase_start
+        left = f", ~{duration(spent * (total - done) / done)} left" if done else ""
+        self._put(f"{PROG}: {what} {done:,}/{total:,} {unit} ({percent}%){left}", final=False)
+
+    def end(self, what: str) -> None:
+        """The phase is done: say so (and how long it took) if it said anything."""
+        if self.shown or self.live:
+            self._put(f"{PROG}: {what} in {duration(self.clock() - self.phase_start)}", final=True)
+
+    def close(self) -> None:
+        """End a progress line left in place (an interrupted phase)."""
+        if self.live:
+            self.live = False
+            try:
+                self.stream.write("\n")
+                self.stream.flush()
+            except (OSError, ValueError):
+                self.stream = None
+
+    # -- the phases of `bptt-lab run` --
+
+    def setup(self, config) -> None:
+        """Before Run(config): say what is computed and roughly how long it takes, if long."""
+        self.begin()
+        estimate = setup_estimate(config)
+        if estimate >= self.after:
+            c = config
+            what = f"the forward pass ({c.steps:,} steps, N={c.batch}, H={c.hidden})"
+            if c.hidden > _SPECTRUM_TIMED_ABOVE:
+                what += f" and the spectrum of W_hh ({c.gates * c.hidden} x {c.hidden})"
+            self.say(f"computing {what}: roughly {duration(estimate)} (scaled from a small timing)")
+
+    def backward(self, run) -> None:
+        """Step the backward pass to the end in chunks of about 50 ms, saying how far it is."""
+        self.begin()
+        n = 16
+        while not run.done:
+            start = self.clock()
+            run.advance(n)
+            spent = self.clock() - start
+            if spent < 0.025:
+                n *= 2
+            elif spent > 0.1 and n > 1:
+                n //= 2
+            self.update("backward pass", run.k, run.T, "steps")
+        self.end(f"backward pass done: {run.T:,} steps")
+
+    def writing(self, fmt: str):
+        """A writer's progress callback for `fmt` (the phase begins now)."""
+        self.begin()
+        return lambda done, total: self.update(f"writing {fmt}", done, total, "records")
 
 
 def presets_table(presets: dict[str, Preset], color: bool = False) -> str:
