@@ -3,7 +3,7 @@
 Imports numpy and the standard library only (a test enforces it).
 """
 
-from .bptt import Run, RunComplete
+from .run import Run, RunComplete
 from .config import Config, ConfigError
 from .records import ClipEvent, StepRecord
 

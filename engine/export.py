@@ -20,7 +20,7 @@ from typing import Any, Callable, TextIO
 
 import numpy as np
 
-from .bptt import Run
+from .run import Run
 from .records import NUMERIC, STATUSES
 from .config import CLIP_MODES
 

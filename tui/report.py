@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.style import Style
 from rich.table import Table
 
-from engine.bptt import Run
+from engine.run import Run
 from engine.export import finite_or_none
 from engine.presets import Preset
 from engine.records import STATUSES

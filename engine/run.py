@@ -1,0 +1,294 @@
+"""A recorded backward pass: what the CLI and the dashboard step.
+
+    run = Run(config)          # the model, the data and the forward pass
+    record = run.step()        # one backward step: record k = dL/dh_{T-k}
+    run.run()                  # steps to the end, returns the summary
+    run.reset()                # starts the backward pass over (same bits)
+
+`Run` composes the model (engine/model.py), the forward trace
+(engine/forward.py) and the staged backward pass (engine/backward.py), and
+adds the record stage: per step the norms, ratio, bound, diagnostics and
+status. After the last step `grads` (after clipping), `grads_raw` (before)
+and `summary()` are complete. Numeric blow-ups never raise or warn: every
+numpy call that may overflow runs under `np.errstate(all="ignore")` and a
+non-finite gradient becomes status `overflow`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .backward import Backward, RunningGradients, Step
+from .clipping import END, global_norm, make_rule
+from .config import Config
+from .data import make_data
+from .diagnostics import JacobianSigma
+from .forward import forward
+from .model import Model
+from .norms import norm as l2
+from .records import STATUSES, ClipEvent, Records
+from .seeding import streams
+
+OK, VANISHING, EXPLODING, OVERFLOW, TRUNCATED = range(len(STATUSES))
+
+
+class RunComplete(RuntimeError):
+    """step() after the last backward step."""
+
+
+class Run:
+    def __init__(
+        self,
+        config: Config,
+        params: dict[str, np.ndarray] | None = None,
+        inputs: np.ndarray | None = None,
+        targets: np.ndarray | None = None,
+    ):
+        self.config = c = config
+        self.model = Model(c, params) if params is not None else Model.from_config(c)
+        self.params = self.model.params
+        if inputs is None:
+            inputs, targets = make_data(c)
+        self.trace = forward(self.model, inputs, targets)
+        self.inputs, self.targets = self.trace.inputs, targets
+        self.T, self.N, self.H = c.steps, c.batch, c.hidden
+        self.cell, self.loss = self.trace.cell, self.trace.loss
+        self.forward_overflow = self.trace.overflow_t
+        self.spectrum = self.model.spectrum()
+        self.jacobian = JacobianSigma(self.params["weight_hh_l0"], c.gates, c.batch, streams(c.seed)["probe"])
+        # What the records show about each transition (sigma of its Jacobian,
+        # saturation, gate mean) depends on the forward pass only: filled a chunk
+        # at a time just ahead of the backward step that records it, kept across reset().
+        self._sigma, self._saturation, self._gate = (np.full(self.T, np.nan) for _ in range(3))
+        self._known_from = self.T + 1  # transitions >= this are filled
+        gamma = c.gamma
+        self.bound_factor = self.spectrum["sigma_max"] * gamma if gamma is not None else None
+        self.clip_rule = make_rule(c.clip, c.clip_threshold)
+        self.reset()
+
+    # -- the backward pass --------------------------------------------------------
+
+    def reset(self) -> None:
+        """Start the backward pass over; the forward pass is kept."""
+        self.k = 0
+        self.done = False
+        self.records = Records(self.T)
+        self._accumulated = RunningGradients(self.params, self.trace.head_grads)
+        self.grads = self._accumulated.grads
+        self.grads_raw = None
+        self._back = Backward(self.model, self.trace, self._accumulated, self.clip_rule)
+        with np.errstate(all="ignore"):
+            self.start_norm = l2(self.trace.injection[self.T], self.N)
+        self._prev_norm = self.start_norm
+        self._bound = self.start_norm
+        self._param_norm = self._accumulated.norm()
+        self.clip_count = 0  # applied clip events so far
+        self._crossed = False
+
+    def step(self):
+        """One backward timestep: apply the k-th Jacobian, record, return the record."""
+        self._advance()
+        return self.records[self.k]
+
+    def run(self) -> dict:
+        """Step to the end; returns the summary."""
+        while not self.done:
+            self._advance()
+        return self.summary()
+
+    def advance(self, steps: int) -> int:
+        """Up to `steps` backward steps without building record objects (the
+        records are in `records` as always); returns how many were taken."""
+        taken = 0
+        while taken < steps and not self.done:
+            self._advance()
+            taken += 1
+        return taken
+
+    def _advance(self) -> None:
+        if self.done:
+            raise RunComplete("the backward pass is complete; reset() to start over")
+        with np.errstate(all="ignore"):
+            step = self._back.step()
+            self._record(step)
+            if step.k == self.T:
+                self._finish()
+
+    # -- the record stage ---------------------------------------------------------
+
+    def _record(self, step: Step) -> None:
+        """Record k: the norms, the clip event, the diagnostics, the bound and the status."""
+        cols, i, k = self.records.columns, step.k - 1, step.k
+        if step.contribution is not None:
+            self._param_norm = self._accumulated.norm()
+        cols["contribution"][i] = step.contribution if step.contribution is not None else 0.0
+        cols["param_norm"][i] = self._param_norm
+        self._record_clip(step)
+        cols["grad_norm"][i] = step.norm
+        cols["ratio"][i] = step.before / self._prev_norm if self._prev_norm > 0 else math.nan
+        self._prev_norm = step.norm
+        if step.total_c is not None:
+            # dL/dc_s in full: the carried path through c_{s+1} plus the path through h_s = o_s tanh(c_s).
+            cols["cell_norm"][i] = l2(self.cell.cell_gradient(step.t - 1, step.total, step.total_c), self.N)
+        self._record_transition(step.t, i)
+        if self.bound_factor is not None:
+            # Pascanu, Mikolov and Bengio: each Jacobian has norm <= sigma_max(W) * gamma;
+            # a loss at step s adds its own gradient (triangle inequality).
+            self._bound = self.bound_factor * self._bound + (l2(step.injected, self.N) if step.injected is not None else 0.0)
+            cols["bound"][i] = self._bound
+        self.records.status[i] = self._status(step.norm, self._param_norm, step.cut)
+        self.records.count = self.k = k
+
+    def _record_clip(self, step: Step) -> None:
+        """A rule acting during the pass clipped here; or an end rule's measure of
+        the gradients so far first crossed its threshold here."""
+        rule = self.clip_rule
+        if step.factor is not None:
+            self.records.set_clip(step.k, ClipEvent(rule.name, step.before, step.norm, step.factor))
+            self.clip_count += 1
+        elif rule is not None and rule.phase == END and not self._crossed:
+            measure = self._param_norm if rule.series == "param_norm" else rule.measure(self.grads, self.params)
+            if rule.exceeds(measure):
+                self._crossed = True
+                self.records.set_clip(step.k, ClipEvent(rule.name, measure, None, None, applied=False))
+
+    def _record_transition(self, t: int, i: int) -> None:
+        """sigma of transition t's Jacobian, its saturation and gate mean, filled a chunk ahead."""
+        if t < self._known_from:
+            lo, hi = max(1, t - self.jacobian.chunk + 1), t + 1
+            e, A, saturation, gate = self.cell.transitions(lo, hi)
+            chunk = slice(lo - 1, hi - 1)
+            self._sigma[chunk] = self.jacobian(e, A)
+            self._saturation[chunk] = saturation
+            self._gate[chunk] = gate
+            self._known_from = lo
+        cols = self.records.columns
+        cols["gate_mean"][i] = self._gate[t - 1]
+        cols["jacobian_sigma"][i] = self._sigma[t - 1]
+        cols["saturation"][i] = self._saturation[t - 1]
+
+    def _status(self, norm: float, param_norm: float, cut: bool) -> int:
+        if not (math.isfinite(norm) and math.isfinite(param_norm)):
+            return OVERFLOW
+        if cut:
+            return TRUNCATED
+        start = self.start_norm
+        if start > 0 and math.isfinite(start):
+            if norm < self.config.vanish_threshold * start:
+                return VANISHING
+            if norm > self.config.explode_threshold * start:
+                return EXPLODING
+        return OK
+
+    def _finish(self) -> None:
+        """The pass is complete: keep the raw gradients, apply an end-of-pass clip rule."""
+        self.grads_raw, self.grads, applied = self._back.finish()
+        if applied:
+            before, after = global_norm(self.grads_raw), global_norm(self.grads)
+            self.records.set_clip(self.T, ClipEvent(self.clip_rule.name, before, after, after / before if before > 0 else math.nan))
+            self.clip_count += 1
+        self.done = True
+
+    # -- what the run amounts to ---------------------------------------------------
+
+    def mean_growth(self, last: int | None = None) -> float:
+        """Geometric mean of the per-step ratios over the last `last` recorded
+        steps (all when None): the observed growth factor per step."""
+        r = self.records.columns["ratio"][: self.k]
+        cut = self.records.status[: self.k] == TRUNCATED  # a zero made by truncation says nothing of the Jacobians
+        if last is not None:
+            r, cut = r[-last:], cut[-last:]
+        r = r[np.isfinite(r) & ~cut]
+        if np.any(r == 0.0):
+            return 0.0  # the gradient became exactly zero: a product with a zero factor
+        if r.size == 0:
+            return math.nan
+        return float(np.exp(np.mean(np.log(r))))
+
+    def live(self) -> dict:
+        """What a display refreshed several times a second needs, in O(1): the
+        current norm, clip count, and the spectrum facts behind the verdict."""
+        c, sp, gamma = self.config, self.spectrum, self.config.gamma
+        product = sp["sigma_max"] * gamma if gamma is not None else None
+        return {
+            "steps_done": self.k,
+            "norm": float(self.records.columns["grad_norm"][self.k - 1]) if self.k else None,
+            "clip_events": self.clip_count,
+            "spectral_radius": sp["block_radii"][0] if c.cell == "rnn" else None,
+            "sigma_max": sp["sigma_max"],
+            "gamma": gamma,
+            "sigma_gamma": product,
+            "vanishing_guaranteed": (product < 1.0) if product is not None else None,
+        }
+
+    def summary(self) -> dict:
+        """What the run amounts to so far (complete once `done`)."""
+        c, rec = self.config, self.records
+        sp = self.spectrum
+        facts = self.live()  # the spectrum facts behind the verdict, computed in one place
+        k = self.k
+        cols = rec.columns
+        status = rec.status[:k]
+
+        def first(code: int):
+            hits = np.flatnonzero(status == code)
+            return int(hits[0]) + 1 if hits.size else None
+
+        growth = self.mean_growth()
+        overflow_k = first(OVERFLOW)
+        if overflow_k is not None or self.forward_overflow is not None:
+            regime = "overflow"
+        elif not math.isfinite(growth):
+            regime = "undetermined"
+        elif growth < 0.99:
+            regime = "vanishing"
+        elif growth > 1.01:
+            regime = "exploding"
+        else:
+            regime = "stable"
+        # The bound grows as (sigma_max * gamma)^k, faster than the gradient it
+        # bounds: it can pass the largest double while the gradient is finite.
+        bound_gone = np.flatnonzero(np.isinf(cols["bound"][:k]))
+        applied = np.flatnonzero((rec.clip_mode[:k] > 0) & rec.clip_applied[:k])
+        crossed = np.flatnonzero((rec.clip_mode[:k] > 0) & ~rec.clip_applied[:k])
+        grads = self.grads if self.done else None
+        return {
+            "steps_done": k,
+            "done": self.done,
+            "loss": self.loss,
+            "objective": "sum(h_T)" if not c.has_readout else f"{c.loss} on {c.loss_on}",
+            "spectral_radius": facts["spectral_radius"],
+            "gate_spectral_radii": dict(zip(_gate_names(c.cell), sp["block_radii"])) if c.cell != "rnn" else None,
+            "sigma_max": facts["sigma_max"],
+            "singular_values": sp["singular_values"],
+            "gamma": facts["gamma"],
+            "sigma_gamma": facts["sigma_gamma"],
+            "vanishing_guaranteed": facts["vanishing_guaranteed"],
+            "jacobian_sigma_method": self.jacobian.method,
+            "start_norm": self.start_norm,
+            "final_norm": float(cols["grad_norm"][k - 1]) if k else None,
+            "final_cell_norm": float(cols["cell_norm"][k - 1]) if k and self.cell.has_cell_state else None,
+            "mean_growth": growth,
+            "regime": regime,
+            "first_vanishing_k": first(VANISHING),
+            "first_exploding_k": first(EXPLODING),
+            "overflow_k": overflow_k,
+            "bound_overflow_k": int(bound_gone[0]) + 1 if bound_gone.size else None,
+            "forward_overflow_t": self.forward_overflow,
+            "clip_events": int(applied.size),
+            "clip_steps": [int(j) + 1 for j in applied],
+            "clip_crossed_k": int(crossed[0]) + 1 if crossed.size else None,
+            "grad_norm_total_raw": global_norm(self.grads_raw) if self.grads_raw is not None else None,
+            "grad_norm_total": global_norm(grads) if grads is not None else None,
+            "grad_norms": {name: l2(g) for name, g in grads.items()} if grads is not None else None,
+        }
+
+
+def _gate_names(cell: str) -> tuple[str, ...]:
+    return {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}.get(cell, ("h",))
+
+
+
+__all__ = ["Run", "RunComplete"]
