@@ -3,8 +3,10 @@
 Imports numpy and the standard library only (a test enforces it).
 """
 
-from .run import Run, RunComplete
+from .backward import lean_gradients
 from .config import Config, ConfigError
+from .model import Model
 from .records import ClipEvent, StepRecord
+from .run import Run, RunComplete
 
-__all__ = ["ClipEvent", "Config", "ConfigError", "Run", "RunComplete", "StepRecord"]
+__all__ = ["ClipEvent", "Config", "ConfigError", "Model", "Run", "RunComplete", "StepRecord", "lean_gradients"]
