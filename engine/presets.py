@@ -14,9 +14,13 @@ are the CLI flag names (`hidden`, `clip-threshold`, ...), one table per preset:
 from __future__ import annotations
 
 import difflib
+import math
+import os
 import re
 import tomllib
+import unicodedata
 from dataclasses import dataclass
+from datetime import date, datetime, time
 from pathlib import Path
 
 from .config import SPEC, Config, ConfigError
@@ -137,53 +141,196 @@ BUILTIN: dict[str, Preset] = {
 _META = {"description", "look-for", "base"}
 _SETTINGS = {name.replace("_", "-") for name in SPEC}
 
+# A preset file is a few kilobytes. These bound the time a shared one can take:
+# the TOML parser reads about 1 MB/s, each preset's Config takes about 0.1 ms,
+# and the parser is quadratic in the number of parts of a dotted key.
+MAX_FILE_BYTES = 2**20
+MAX_PRESETS = 25_000
+MAX_KEY_PARTS = 16
+_DEEP_KEY = re.compile(
+    rf"""(?<![A-Za-z0-9_-])(?:(?:[A-Za-z0-9_-]++|"(?:[^"\\\n]|\\.)*+"|'[^'\n]*+')[ \t]*+\.[ \t]*+){{{MAX_KEY_PARTS}}}"""
+)
+
+# -- user strings in messages and on screen -------------------------------------------------
+
+# C0, DEL and C1 controls: what a terminal acts on.
+_ESCAPES = {o: f"\\x{o:02x}" for o in (*range(0x20), *range(0x7F, 0xA0))}
+_ESCAPES.update({ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r"})
+# Also kept out of sentences shown as they are: line/paragraph separators and
+# the bidi embeddings, overrides and isolates that reorder a line.
+_HIDDEN = set(_ESCAPES) | {0x061C, 0x200E, 0x200F, 0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A)}
+
+
+def printable(text: object, limit: int | None = None) -> str:
+    """`text` safe to echo on a terminal: each C0/C1 control and DEL as \\xNN
+    (\\n, \\t, \\r), any other invisible character (format, separator, bidi,
+    unassigned) as \\uNNNN; cut to `limit` characters with '...' if given."""
+    s = str(text)
+    if limit is not None and len(s) > limit:
+        s = s[:limit] + "..."
+    s = s.translate(_ESCAPES)
+    if not s.isprintable():
+        s = "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}" for ch in s)
+    return s
+
+
+def _name_problem(name: str) -> str | None:
+    """Why `name` cannot be a preset name (shown in lists, typed on a command line), or None."""
+    if not name.strip():
+        return "a preset name must not be empty or blank"
+    for ch in name:
+        if ch != " " and (ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Zs")):
+            return f"preset name '{printable(name, 80)}' contains {_char(ch)}; use letters, digits, punctuation and plain spaces"
+    return None
+
+
+def _text_problem(key: str, value: str, allow_space_controls: bool = False) -> str | None:
+    """Why the one-line text `value` cannot be shown as is, or None."""
+    for ch in value:
+        if allow_space_controls and ch in "\t\n\r":
+            continue
+        if ord(ch) in _HIDDEN:
+            kind = "one line of plain text" if not allow_space_controls else "plain text"
+            return f"{key} contains {_char(ch)}; it must be {kind}"
+    return None
+
+
+def _char(ch: str) -> str:
+    name = unicodedata.name(ch, "")
+    return f"U+{ord(ch):04X} ({name})" if name else f"U+{ord(ch):04X} (a control character)"
+
+
+def _toml_kind(value: object) -> str:
+    """What a TOML value is, in TOML's words, with a short preview."""
+    if isinstance(value, bool):
+        return f"a boolean ({'true' if value else 'false'})"
+    if isinstance(value, int):
+        return f"an integer ({printable(value, 40)})"
+    if isinstance(value, float):
+        return f"a float ({value!r})"
+    if isinstance(value, str):
+        return f'a string ("{printable(value, 40)}")'
+    if isinstance(value, (datetime, date, time)):
+        return f"a date/time ({value.isoformat()})"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__
+
+
+def _setting_problem(key: str, value: object) -> str | None:
+    """A setting of the wrong TOML type (ranges and choices are the Config's)."""
+    spec = SPEC[key.replace("-", "_")]
+    if spec.kind is str:
+        if not isinstance(value, str):
+            want = spec.describe() if spec.choices else "a string"
+            return f"'{key}' must be {want}, got {_toml_kind(value)}"
+        return _text_problem(f"'{key}'", value, allow_space_controls=True)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"'{key}' must be {spec.describe()}, got {_toml_kind(value)}"
+    return None
+
+
+# -- reading a file -------------------------------------------------------------------------
+
+
+def _read_text(path: Path) -> str:
+    shown = printable(path)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)  # never more: a device or a pipe may not end
+            size = os.fstat(f.fileno()).st_size
+    except FileNotFoundError:
+        raise ConfigError("preset_file", f"{shown}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError("preset_file", f"{shown}: is a directory") from None
+    except OSError as exc:
+        raise ConfigError("preset_file", f"{shown}: cannot read ({printable(exc.strerror or exc)})") from None
+    if len(raw) > MAX_FILE_BYTES:
+        limit = MAX_FILE_BYTES / 2**20
+        found = f"{math.ceil(size / 2**20 * 10) / 10:.1f} MB" if size > MAX_FILE_BYTES else f"over {limit:g} MB"
+        raise ConfigError("preset_file", f"{shown}: preset file too large ({found}; limit {limit:g} MB)")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError("preset_file", f"{shown}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x})") from None
+
+
+def _parse(text: str, shown: str) -> dict:
+    deep = _DEEP_KEY.search(text)
+    if deep:
+        line = text.count("\n", 0, deep.start()) + 1
+        raise ConfigError("preset_file", f"{shown}:{line}: a dotted key with more than {MAX_KEY_PARTS} parts")
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        where = f"{shown}:{m.group(1)}" if m else shown
+        raise ConfigError("preset_file", f"{where}: {printable(reason, 200)}") from None
+    except RecursionError:
+        raise ConfigError("preset_file", f"{shown}: arrays or tables nested too deeply") from None
+    except ValueError as exc:  # an integer beyond Python's digit limit
+        reason = "an integer has too many digits" if "digits" in str(exc) else printable(exc, 200)
+        raise ConfigError("preset_file", f"{shown}: {reason}") from None
+
 
 def load_toml(path: str | Path, known: dict[str, Preset] | None = None) -> dict[str, Preset]:
     """Presets from a user's TOML file; errors name the file, line and reason."""
     path = Path(path)
+    shown = printable(path)
     known = BUILTIN if known is None else known
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("preset_file", f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError("preset_file", f"{path}: cannot read ({exc})") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
-        reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
-        where = f"{path}:{m.group(1)}" if m else str(path)
-        raise ConfigError("preset_file", f"{where}: {reason}") from None
+    text = _read_text(path)
+    data = _parse(text, shown)
+    if len(data) > MAX_PRESETS:
+        raise ConfigError("preset_file", f"{shown}: too many presets ({len(data)}; limit {MAX_PRESETS})")
+    lines = _table_lines(text)
     out: dict[str, Preset] = {}
+    pool = dict(known)  # the bases a preset may name: built-ins and the presets above it
+    default = Config()
     for name, table in data.items():
-        line = _line_of(text, f"[{name}]")
-        where = f"{path}:{line}" if line else str(path)
+        line = lines.get(name)
+        where = f"{shown}:{line}" if line else shown
+        problem = _name_problem(name)
+        if problem:
+            raise ConfigError("preset_file", f"{where}: {problem}")
+        pname = printable(name)
         if not isinstance(table, dict):
-            raise ConfigError("preset_file", f"{where}: '{name}' must be a table ([{name}]) of settings")
+            raise ConfigError("preset_file", f"{where}: '{pname}' must be a table ([{pname}]) of settings")
         unknown = sorted(k for k in table if k.replace("_", "-") not in _META | _SETTINGS)
         if unknown:
             close = difflib.get_close_matches(unknown[0].replace("_", "-"), sorted(_META | _SETTINGS), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise ConfigError("preset_file", f"{where}: preset '{name}': unknown key '{unknown[0]}'{hint}")
+            raise ConfigError("preset_file", f"{where}: preset '{pname}': unknown key '{printable(unknown[0], 80)}'{hint}")
         spelled = [k.replace("_", "-") for k in table]
         twice = sorted({k for k in spelled if spelled.count(k) > 1})
         if twice:
-            raise ConfigError("preset_file", f"{where}: preset '{name}': '{twice[0]}' is given twice (with - and with _)")
+            raise ConfigError("preset_file", f"{where}: preset '{pname}': '{twice[0]}' is given twice (with - and with _)")
         meta = {k.replace("_", "-"): v for k, v in table.items() if k.replace("_", "-") in _META}
+        for key in ("base", "description", "look-for"):
+            if key in meta and not isinstance(meta[key], str):
+                want = "a preset name (a string)" if key == "base" else "a string"
+                raise ConfigError("preset_file", f"{where}: preset '{pname}': {key} must be {want}, got {_toml_kind(meta[key])}")
+        for key in ("description", "look-for"):
+            problem = _text_problem(key, meta.get(key, ""))
+            if problem:
+                raise ConfigError("preset_file", f"{where}: preset '{pname}': {problem}")
+        for key, value in table.items():
+            if key.replace("_", "-") in _SETTINGS:
+                problem = _setting_problem(key, value)
+                if problem:
+                    raise ConfigError("preset_file", f"{where}: preset '{pname}': {problem}")
         settings = {k.replace("-", "_"): v for k, v in table.items() if k.replace("_", "-") in _SETTINGS}
         base_name = meta.get("base")
-        pool = {**known, **out}
         if base_name is not None and base_name not in pool:
-            raise ConfigError("preset_file", f"{where}: preset '{name}': unknown base '{base_name}'{suggest(str(base_name), pool)}")
-        base = pool[base_name].config if base_name else Config()
+            raise ConfigError("preset_file", f"{where}: preset '{pname}': unknown base '{printable(base_name, 80)}'{suggest(base_name, pool)}")
+        base = pool[base_name].config if base_name else default
         try:
             config = base.with_overrides(**settings)
         except ConfigError as exc:
-            raise ConfigError("preset_file", f"{where}: preset '{name}': {exc.message}") from None
-        for key in ("description", "look-for"):
-            if key in meta and not isinstance(meta[key], str):
-                raise ConfigError("preset_file", f"{where}: preset '{name}': {key} must be a string")
+            raise ConfigError("preset_file", f"{where}: preset '{pname}': {printable(exc.message)}") from None
         inherited = pool[base_name] if base_name else None
         out[name] = Preset(
             name,
@@ -192,20 +339,77 @@ def load_toml(path: str | Path, known: dict[str, Preset] | None = None) -> dict[
             config,
             source=str(path),
         )
+        pool[name] = out[name]
     return out
 
 
-def _line_of(text: str, needle: str) -> int | None:
-    for i, line in enumerate(text.splitlines(), start=1):
-        if line.strip().startswith(needle):
-            return i
-    return None
+# Where each table starts, found in one pass over the text. The file has
+# already parsed as TOML, so a `[` at the start of a line outside a
+# multi-line string or array opens a table header.
+_KEY = r"""[A-Za-z0-9_-]+|"(?:[^"\\\n]|\\.)*"|'[^'\n]*'"""
+_DOTTED = rf"(?:{_KEY})(?:[ \t]*\.[ \t]*(?:{_KEY}))*"
+_HEADER = re.compile(rf"[ \t]*\[\[?[ \t]*({_DOTTED})[ \t]*\]")
+_TOP_KEY = re.compile(rf"[ \t]*({_DOTTED})[ \t]*=")
+_PART = re.compile(_KEY)
+_TOKEN = re.compile(
+    r'"""(?:\\[\s\S]|[^\\])*?"{3,5}'  # multi-line basic string
+    r"|'''[\s\S]*?'{3,5}"  # multi-line literal string
+    r'|"(?:[^"\\\n]|\\.)*"'
+    r"|'[^'\n]*'"
+    r"|#[^\n]*"
+    r"|[\[\]\n]"
+)
+
+
+def _first_key(dotted: str) -> str:
+    """The first key of a dotted key, unquoted: `"a.b" . c` -> 'a.b'."""
+    part = _PART.match(dotted).group()
+    if part[0] == '"':
+        return tomllib.loads(f"k = {part}")["k"]
+    return part[1:-1] if part[0] == "'" else part
+
+
+def _table_lines(text: str) -> dict[str, int]:
+    """The line of the first header (or top-level key) of each top-level name:
+    `[a]`, `[ a ]`, `["quoted \\n name"]`, `[a.b]` (gives `a`), `[[a]]`, `a = 1`."""
+    lines: dict[str, int] = {}
+    line, depth, top = 1, 0, True
+
+    def line_start(pos: int) -> int:
+        nonlocal top
+        m = _HEADER.match(text, pos)
+        if m:
+            lines.setdefault(_first_key(m.group(1)), line)
+            top = False
+            end = m.end()
+            return end + 1 if text.startswith("]", end) else end
+        if top:
+            m = _TOP_KEY.match(text, pos)
+            if m:
+                lines.setdefault(_first_key(m.group(1)), line)
+                return m.end()
+        return pos
+
+    pos = line_start(0)
+    while (m := _TOKEN.search(text, pos)) is not None:
+        tok, pos = m.group(), m.end()
+        if tok == "\n":
+            line += 1
+            if depth == 0:
+                pos = line_start(pos)
+        elif tok == "[":
+            depth += 1
+        elif tok == "]":
+            depth = max(0, depth - 1)
+        elif tok[0] != "#":
+            line += tok.count("\n")
+    return lines
 
 
 def suggest(name: str, pool) -> str:
     """'; did you mean: a, b?' for the closest names, or ''."""
     close = difflib.get_close_matches(name, list(pool), n=3, cutoff=0.5)
-    return f"; did you mean: {', '.join(close)}?" if close else ""
+    return f"; did you mean: {', '.join(printable(c, 80) for c in close)}?" if close else ""
 
 
 def registry(preset_file: str | Path | None = None) -> dict[str, Preset]:
@@ -219,8 +423,8 @@ def registry(preset_file: str | Path | None = None) -> dict[str, Preset]:
 def get(name: str, presets: dict[str, Preset] | None = None) -> Preset:
     presets = BUILTIN if presets is None else presets
     if name not in presets:
-        raise ConfigError("preset", f"unknown preset '{name}'{suggest(name, presets)} (bptt-lab presets lists them)")
+        raise ConfigError("preset", f"unknown preset '{printable(name, 80)}'{suggest(str(name), presets)} (bptt-lab presets lists them)")
     return presets[name]
 
 
-__all__ = ["BUILTIN", "DEFAULT_PRESET", "Preset", "get", "load_toml", "registry", "suggest"]
+__all__ = ["BUILTIN", "DEFAULT_PRESET", "MAX_FILE_BYTES", "MAX_PRESETS", "Preset", "get", "load_toml", "printable", "registry", "suggest"]
