@@ -7,12 +7,18 @@ G = 1 (rnn), 4 (lstm: i, f, g, o), 3 (gru: r, z, n).
 
 from __future__ import annotations
 
+import math
 import zipfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .config import Config, ConfigError
+from .config import SPEC, Config, ConfigError
+from .presets import printable
 from .seeding import legacy, streams
 
 
@@ -106,59 +112,223 @@ def rescale_radius(W_hh: np.ndarray, gates: int, target: float) -> np.ndarray:
 def load_npz(path: str | Path, config: Config) -> dict[str, np.ndarray]:
     """Parameters from a .npz of PyTorch state_dict names (saved with numpy.savez).
 
-    A missing, unused, mis-shaped or non-finite entry is a ConfigError naming
-    the key and the expected shape.
+    The archive's .npy headers are read and checked first: every expected key
+    present with its shape and a real dtype, no other key, and each member
+    holding the data its header declares. Only then is the data of the
+    expected keys read, once each. A problem is a ConfigError naming the key,
+    the shape found and the shape expected.
     """
     shapes = param_shapes(config)
-    return check_params(read_npz(path), shapes, f"weights file {path}")
-
-
-def read_npz(path: str | Path) -> dict[str, np.ndarray]:
-    """The named arrays of a .npz; a ConfigError says what is wrong with the file."""
-    where = f"weights file {path}"
-    try:
-        data = np.load(Path(path), allow_pickle=False)
-    except FileNotFoundError:
-        raise ConfigError("weights", f"{where}: no such file") from None
-    except IsADirectoryError:
-        raise ConfigError("weights", f"{where}: is a directory") from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError):
-        raise ConfigError("weights", f"{where}: not a .npz of arrays (save one with numpy.savez(path, **state_dict))") from None
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise ConfigError("weights", f"{where}: a single array (.npy), expected a .npz of named arrays")
-    try:
-        with data:
-            return {key: np.asarray(data[key]) for key in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError):
-        raise ConfigError("weights", f"{where}: not a .npz of numeric arrays") from None
+    where = _where(path)
+    with _open_npz(path) as zf:
+        members = _members(zf, where)
+        headers = {key: _header(zf, members[key], key, where) for key in shapes if key in members}
+        problem = _problem({key: (h.shape, h.dtype) for key, h in headers.items()}, members, shapes)
+        if problem:
+            raise ConfigError("weights", f"{where}: {problem}")
+        for key, h in headers.items():
+            declared = h.dtype.itemsize * math.prod(h.shape)
+            if h.info.file_size - h.offset < declared:
+                raise ConfigError(
+                    "weights",
+                    f"{where}: '{key}' is truncated: {max(h.info.file_size - h.offset, 0)} bytes of data, its header declares {declared}",
+                )
+        arrays = {key: _data(zf, h, key, where) for key, h in headers.items()}
+    return _finite(arrays, shapes, where)
 
 
 def sizes_from_npz(path: str | Path) -> dict[str, int]:
     """hidden, input_size and (if the file has a head) output_size, read off the
-    shapes of weight_hh_l0, weight_ih_l0 and head.weight."""
-    arrays = read_npz(path)
+    .npy headers (never the data) of weight_hh_l0, weight_ih_l0 and head.weight.
+
+    A weight_hh_l0 that is not (G*H, H) for a cell's gate count G gives no
+    hidden size: load_npz then blames it, not the keys sized by it.
+    """
+    where = _where(path)
     sizes = {}
-    if "weight_hh_l0" in arrays and arrays["weight_hh_l0"].ndim == 2:
-        sizes["hidden"] = int(arrays["weight_hh_l0"].shape[1])
-    if "weight_ih_l0" in arrays and arrays["weight_ih_l0"].ndim == 2:
-        sizes["input_size"] = int(arrays["weight_ih_l0"].shape[1])
-    if "head.weight" in arrays and arrays["head.weight"].ndim == 2:
-        sizes["output_size"] = int(arrays["head.weight"].shape[0])
+    with _open_npz(path) as zf:
+        members = _members(zf, where)
+        for name, key, axis, form in (
+            ("hidden", "weight_hh_l0", 1, "(G*H, H) with hidden size H"),
+            ("input_size", "weight_ih_l0", 1, "(G*H, D) with input size D"),
+            ("output_size", "head.weight", 0, "(K, H) with output size K"),
+        ):
+            if key not in members:
+                continue
+            shape = _header(zf, members[key], key, where).shape
+            if len(shape) != 2 or (key == "weight_hh_l0" and _gates_of(shape) is None):
+                continue
+            spec = SPEC[name]
+            if not spec.low <= shape[axis] <= spec.high:
+                raise ConfigError("weights", f"{where}: '{key}' has shape {shape}, expected {form} from {spec.low} to {spec.high}")
+            sizes[name] = int(shape[axis])
     return sizes
 
 
 def check_params(arrays: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]], where: str = "parameters") -> dict[str, np.ndarray]:
-    params = {}
-    for key, shape in shapes.items():
-        if key not in arrays:
-            raise ConfigError("weights", f"{where}: missing key '{key}' (expected shape {shape})")
-        a = arrays[key]
-        if a.shape != shape:
-            raise ConfigError("weights", f"{where}: '{key}' has shape {tuple(a.shape)}, expected {shape}")
-        if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)) or not np.all(np.isfinite(a)):
-            raise ConfigError("weights", f"{where}: '{key}' must hold finite real numbers")
-        params[key] = a.astype(np.float64)
-    extra = sorted(set(arrays) - set(shapes))
+    """`arrays` as float64 if they are exactly the parameters `shapes` describes."""
+    found = {key: (tuple(np.shape(a)), np.asarray(a).dtype) for key, a in arrays.items() if key in shapes}
+    problem = _problem(found, arrays, shapes)
+    if problem:
+        raise ConfigError("weights", f"{where}: {problem}")
+    return _finite({key: np.asarray(arrays[key]) for key in shapes}, shapes, where)
+
+
+# -- checking shapes before any data is read ----------------------------------------------------
+
+_CELL_FORM = {1: "an rnn cell's weight_hh_l0 is (H, H)", 3: "a gru cell's weight_hh_l0 is (3*H, H)", 4: "an lstm cell's weight_hh_l0 is (4*H, H)"}
+
+
+def _is_recurrent(shape: tuple[int, ...], gates: int) -> bool:
+    """Whether `shape` is (G*H, H) for G = `gates` and some H >= 1."""
+    return len(shape) == 2 and shape[1] >= 1 and shape[0] == gates * shape[1]
+
+
+def _gates_of(shape: tuple[int, ...]) -> int | None:
+    """G if `shape` is (G*H, H) for a cell's gate count G, else None."""
+    if len(shape) == 2 and shape[1] >= 1 and shape[0] % shape[1] == 0 and shape[0] // shape[1] in _CELL_FORM:
+        return shape[0] // shape[1]
+    return None
+
+
+def _expected_recurrent(found: dict[str, tuple], shapes: dict[str, tuple[int, ...]]) -> tuple[int, int]:
+    """The weight_hh_l0 shape to ask for. The run's hidden size was read off
+    weight_hh_l0 itself; when that block is missing or not (G*H, H), H comes
+    from the keys that agree on one (weight_ih_l0, the biases, head.weight)."""
+    want = shapes["weight_hh_l0"]
+    G = want[0] // want[1]
+    if "weight_hh_l0" in found and _is_recurrent(found["weight_hh_l0"][0], G):
+        return want
+    votes = set()
+    for key, axis, div in (("weight_ih_l0", 0, G), ("bias_ih_l0", 0, G), ("bias_hh_l0", 0, G), ("head.weight", 1, 1)):
+        if key in found and key in shapes and len(found[key][0]) == len(shapes[key]):
+            n = found[key][0][axis]
+            if n > 0 and n % div == 0:
+                votes.add(n // div)
+    if len(votes) == 1:
+        (H,) = votes
+        if SPEC["hidden"].low <= H <= SPEC["hidden"].high:
+            return (G * H, H)
+    return want
+
+
+def _problem(found: dict[str, tuple], keys, shapes: dict[str, tuple[int, ...]]) -> str | None:
+    """The first thing wrong with the keys, shapes and dtypes found, or None.
+
+    `found` maps each expected key present to (shape, dtype); `keys` is every
+    key in the file. A missing or malformed weight_hh_l0 comes first: the
+    hidden size, and so the other shapes, would have been read off it.
+    """
+    recurrent = _expected_recurrent(found, shapes)
+    G = recurrent[0] // recurrent[1]
+    order = list(shapes)
+    if "weight_hh_l0" not in found or not _is_recurrent(found["weight_hh_l0"][0], G):
+        order.remove("weight_hh_l0")
+        order.insert(0, "weight_hh_l0")
+    for key in order:
+        want = recurrent if key == "weight_hh_l0" else shapes[key]
+        if key not in found:
+            return f"missing key '{key}' (expected shape {want})"
+        shape, dtype = found[key]
+        if shape != want:
+            hint = f" ({_CELL_FORM[G]})" if key == "weight_hh_l0" and not _is_recurrent(shape, G) else ""
+            return f"'{key}' has shape {shape}, expected {want}{hint}"
+        if dtype.hasobject or dtype.kind not in "fiu":
+            return f"'{key}' has dtype {printable(dtype, 60)}, expected real numbers (float or int)"
+    extra = sorted(set(keys) - set(shapes))
     if extra:
-        raise ConfigError("weights", f"{where}: unused key(s) {', '.join(repr(k) for k in extra)}; expected exactly {', '.join(shapes)}")
+        shown = ", ".join(f"'{printable(k, 60)}'" for k in extra[:5]) + (f" and {len(extra) - 5} more" if len(extra) > 5 else "")
+        return f"unused key(s) {shown}; expected exactly {', '.join(shapes)}"
+    return None
+
+
+def _finite(arrays: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]], where: str) -> dict[str, np.ndarray]:
+    params = {}
+    for key in shapes:
+        a = arrays[key]
+        if not np.all(np.isfinite(a)):
+            raise ConfigError("weights", f"{where}: '{key}' must hold finite real numbers")
+        params[key] = np.ascontiguousarray(a, dtype=np.float64)
     return params
+
+
+# -- the archive ----------------------------------------------------------------------------------
+
+_UNREADABLE = (OSError, ValueError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, RuntimeError, NotImplementedError, RecursionError)
+
+
+@dataclass(frozen=True)
+class _Header:
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    info: zipfile.ZipInfo
+    offset: int  # bytes of the member before its data
+
+
+def _where(path: str | Path) -> str:
+    return f"weights file {printable(path)}"
+
+
+@contextmanager
+def _open_npz(path: str | Path) -> Iterator[zipfile.ZipFile]:
+    """The archive, opened (its central directory read, no member decompressed)."""
+    where = _where(path)
+    try:
+        f = open(Path(path), "rb")
+    except FileNotFoundError:
+        raise ConfigError("weights", f"{where}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError("weights", f"{where}: is a directory") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError("weights", f"{where}: cannot read ({printable(getattr(exc, 'strerror', None) or exc, 80)})") from None
+    with f:
+        try:
+            if f.read(6) == b"\x93NUMPY":
+                raise ConfigError("weights", f"{where}: a single array (.npy), expected a .npz of named arrays")
+            f.seek(0)
+            zf = zipfile.ZipFile(f)
+        except ConfigError:
+            raise
+        except _UNREADABLE:
+            raise ConfigError("weights", f"{where}: not a .npz of arrays (save one with numpy.savez(path, **state_dict))") from None
+        with zf:
+            yield zf
+
+
+def _members(zf: zipfile.ZipFile, where: str) -> dict[str, zipfile.ZipInfo]:
+    """Key -> member, as numpy.load names them ('x.npy' is key 'x')."""
+    members: dict[str, zipfile.ZipInfo] = {}
+    for info in zf.infolist():
+        key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+        if key in members:
+            raise ConfigError("weights", f"{where}: key '{printable(key, 60)}' appears twice in the archive")
+        members[key] = info
+    return members
+
+
+def _header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, key: str, where: str) -> _Header:
+    """A member's .npy header: only its first bytes are decompressed."""
+    try:
+        with zf.open(info) as fp:
+            version = np.lib.format.read_magic(fp)
+            if version == (1, 0):
+                shape, _fortran, dtype = np.lib.format.read_array_header_1_0(fp)
+            elif version == (2, 0):
+                shape, _fortran, dtype = np.lib.format.read_array_header_2_0(fp)
+            else:
+                raise ValueError(f"unsupported .npy format version {version}")
+            offset = fp.tell()
+    except _UNREADABLE:
+        raise ConfigError("weights", f"{where}: '{printable(key, 60)}' is not a .npy array (save the file with numpy.savez)") from None
+    return _Header(tuple(shape), dtype, info, offset)
+
+
+def _data(zf: zipfile.ZipFile, h: _Header, key: str, where: str) -> np.ndarray:
+    try:
+        with zf.open(h.info) as fp:
+            a = np.lib.format.read_array(fp, allow_pickle=False)
+    except _UNREADABLE:
+        raise ConfigError("weights", f"{where}: '{key}' cannot be read (a damaged archive?)") from None
+    if a.shape != h.shape or a.dtype != h.dtype:  # the header was read above; the member changed since
+        raise ConfigError("weights", f"{where}: '{key}' changed while it was read")
+    return a
