@@ -8,19 +8,8 @@ from __future__ import annotations
 
 import math
 
+from engine.presets import printable  # noqa: F401  (re-exported: the front ends escape user strings with it)
 from engine.records import ClipEvent, StepRecord
-
-
-# C0 and C1 controls and DEL: a user's string (a preset name from a shared TOML
-# file, a --text) must never reach the terminal as an escape sequence or a
-# second line.
-_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
-_CONTROLS.update({ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r"})
-
-
-def printable(text: str) -> str:
-    """`text` with every control character shown as an escape (\\x1b, \\n): safe to print."""
-    return text.translate(_CONTROLS)
 
 
 def num(x: float | None, digits: int = 3, na: str = "-") -> str:
