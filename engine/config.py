@@ -222,26 +222,24 @@ class Config:
 
     # -- construction helpers -------------------------------------------------
 
-    def with_overrides(self, **explicit: Any) -> Config:
+    def with_overrides(self, sizes: dict[str, int] | None = None, **explicit: Any) -> Config:
         """A copy with the settings the user gave explicitly.
 
         Settings inherited from the base that no longer apply (a preset's
         forget_bias after switching to gru, a preset's relu after switching
         to lstm) fall back to their defaults; a setting given explicitly that
-        does not apply is an error, never silently dropped.
+        does not apply is an error, never silently dropped. `sizes` are the
+        sizes a weights file fixes (`weights.file_sizes`, read by the caller:
+        a Config does no I/O); each applies unless given explicitly.
         """
         unknown = sorted(set(explicit) - set(SPEC))
         if unknown:
             raise ConfigError(unknown[0], f"unknown setting '{unknown[0]}'")
         values = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
         values.update(explicit)
-        if explicit.get("weights"):
-            # The file fixes the sizes; take them from it unless given.
-            from .weights import sizes_from_npz
-
-            for name, size in sizes_from_npz(explicit["weights"]).items():
-                if name not in explicit:
-                    values[name] = size
+        for name, size in (sizes or {}).items():
+            if name not in explicit:
+                values[name] = size
         if "clip" in explicit and "clip_threshold" not in explicit:
             values["clip_threshold"] = None
         default = Config.__dataclass_fields__

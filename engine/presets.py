@@ -24,6 +24,9 @@ from datetime import date, datetime, time
 from pathlib import Path
 
 from .config import SPEC, Config, ConfigError
+from .printable import ESCAPES as _ESCAPES
+from .printable import printable
+from .weights import file_sizes
 
 WIG = "The man who wore a wig on his head went inside"
 DEFAULT_PRESET = "seed-explode"
@@ -154,24 +157,9 @@ _DEEP_KEY = re.compile(
 # -- user strings in messages and on screen -------------------------------------------------
 
 # C0, DEL and C1 controls: what a terminal acts on.
-_ESCAPES = {o: f"\\x{o:02x}" for o in (*range(0x20), *range(0x7F, 0xA0))}
-_ESCAPES.update({ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r"})
 # Also kept out of sentences shown as they are: line/paragraph separators and
 # the bidi embeddings, overrides and isolates that reorder a line.
 _HIDDEN = set(_ESCAPES) | {0x061C, 0x200E, 0x200F, 0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A)}
-
-
-def printable(text: object, limit: int | None = None) -> str:
-    """`text` safe to echo on a terminal: each C0/C1 control and DEL as \\xNN
-    (\\n, \\t, \\r), any other invisible character (format, separator, bidi,
-    unassigned) as \\uNNNN; cut to `limit` characters with '...' if given."""
-    s = str(text)
-    if limit is not None and len(s) > limit:
-        s = s[:limit] + "..."
-    s = s.translate(_ESCAPES)
-    if not s.isprintable():
-        s = "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}" for ch in s)
-    return s
 
 
 def _name_problem(name: str) -> str | None:
@@ -328,7 +316,7 @@ def load_toml(path: str | Path, known: dict[str, Preset] | None = None) -> dict[
             raise ConfigError("preset_file", f"{where}: preset '{pname}': unknown base '{printable(base_name, 80)}'{suggest(base_name, pool)}")
         base = pool[base_name].config if base_name else default
         try:
-            config = base.with_overrides(**settings)
+            config = base.with_overrides(sizes=file_sizes(settings), **settings)
         except ConfigError as exc:
             raise ConfigError("preset_file", f"{where}: preset '{pname}': {printable(exc.message)}") from None
         inherited = pool[base_name] if base_name else None

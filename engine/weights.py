@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import SPEC, Config, ConfigError
-from .presets import printable
+from .printable import printable
 from .seeding import legacy, streams
 
 
@@ -135,6 +135,12 @@ def load_npz(path: str | Path, config: Config) -> dict[str, np.ndarray]:
                 )
         arrays = {key: _data(zf, h, key, where) for key, h in headers.items()}
     return _finite(arrays, shapes, where)
+
+
+def file_sizes(settings: dict) -> dict[str, int]:
+    """The sizes fixed by the weights file among `settings` (none without one),
+    for `Config.with_overrides(sizes=...)`: read before a Config exists."""
+    return sizes_from_npz(settings["weights"]) if settings.get("weights") else {}
 
 
 def sizes_from_npz(path: str | Path) -> dict[str, int]:

@@ -24,6 +24,7 @@ from typer.core import TyperCommand, TyperGroup
 from engine import config as cfg
 from engine.config import ConfigError
 from engine.presets import BUILTIN, DEFAULT_PRESET, Preset, get, registry
+from engine.weights import file_sizes
 
 from .format import printable
 
@@ -180,7 +181,7 @@ def resolve(preset_name: str, preset_file: Path | None, given: dict) -> tuple[Pr
     explicit = {k: (v.value if isinstance(v, Enum) else v) for k, v in given.items() if v is not None}
     if "weights" in explicit:
         explicit["weights"] = str(explicit["weights"])
-    return preset, preset.config.with_overrides(**explicit)
+    return preset, preset.config.with_overrides(sizes=file_sizes(explicit), **explicit)
 
 
 def build_run(preset_name: str, preset_file: Path | None, given: dict):

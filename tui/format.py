@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from engine.presets import printable  # noqa: F401  (re-exported: the front ends escape user strings with it)
+from engine.printable import printable  # noqa: F401  (re-exported: the front ends escape user strings with it)
 from engine.records import ClipEvent, StepRecord
 
 

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from engine import Config, ConfigError, Run, RunComplete
 from engine.config import SPEC
 from engine.presets import get
+from engine.weights import file_sizes
 
 
 def error(**kw) -> ConfigError:
@@ -178,16 +179,16 @@ def test_fallback_cascades(tmp_path):
     c = Config(activation="leaky_relu", leaky_slope=0.2).with_overrides(cell="gru")
     assert (c.activation, c.leaky_slope) == ("tanh", 0.01)
     w = saved_weights(tmp_path)
-    c = Config(init="orthogonal", scale=1.5, spectral_radius=1.1).with_overrides(weights=w)
+    c = Config(init="orthogonal", scale=1.5, spectral_radius=1.1).with_overrides(sizes=file_sizes({"weights": w}), weights=w)
     assert (c.init, c.scale, c.spectral_radius) == ("xavier", 1.0, 0.0)
 
 
 def test_sizes_come_from_the_weights_file_unless_given(tmp_path):
     w = saved_weights(tmp_path, hidden=7, input_size=3, output_size=5)
-    c = get("clip-rescue").config.with_overrides(weights=w)
+    c = get("clip-rescue").config.with_overrides(sizes=file_sizes({"weights": w}), weights=w)
     assert (c.hidden, c.input_size, c.output_size) == (7, 3, 5)
     with pytest.raises(ConfigError) as info:
-        Run(get("clip-rescue").config.with_overrides(weights=w, hidden=8))
+        Run(get("clip-rescue").config.with_overrides(sizes=file_sizes({"weights": w}), weights=w, hidden=8))
     assert "'weight_ih_l0' has shape (7, 3), expected (8, 3)" in info.value.message
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from engine import Config, ConfigError, Run
 from engine.weights import load_npz, param_shapes, sizes_from_npz
+from engine.weights import file_sizes
 
 HEADER_MAX = 4096  # a .npy header is well under this; data reads are far over it
 
@@ -72,7 +73,7 @@ CHAIN = Config(mode="chain", activation="linear", hidden=3, batch=2, steps=5, in
 def load_error(config: Config, path) -> str:
     """The message of loading `path` the way the CLI does (sizes read off the file)."""
     with pytest.raises(ConfigError) as info:
-        Run(config.with_overrides(weights=str(path)))
+        Run(config.with_overrides(sizes=file_sizes({"weights": str(path)}), weights=str(path)))
     assert info.value.field == "weights"
     msg = info.value.message
     assert "\n" not in msg and str(path) in msg
@@ -140,7 +141,7 @@ def test_sizes_come_from_the_headers_and_the_data_is_read_once(tmp_path, bytes_r
     assert sizes_from_npz(path) == {"hidden": 64, "input_size": 32, "output_size": 8}
     assert sum(bytes_read.values()) <= 3 * HEADER_MAX  # three headers, no data
     bytes_read.clear()
-    run = Run(Config(batch=2, steps=3).with_overrides(weights=str(path)))
+    run = Run(Config(batch=2, steps=3).with_overrides(sizes=file_sizes({"weights": str(path)}), weights=str(path)))
     for key, value in params.items():
         np.testing.assert_array_equal(run.params[key], value)
         assert value.nbytes <= bytes_read[f"{key}.npy"] < value.nbytes + 3 * HEADER_MAX, key  # once, plus headers
@@ -188,7 +189,7 @@ def test_fortran_order_and_big_endian_float32_load(tmp_path):
     params = rnn_params()
     path = tmp_path / "w.npz"
     np.savez(path, **{k: np.asfortranarray(v).astype(">f4") for k, v in params.items()})
-    run = Run(CHAIN.with_overrides(weights=str(path)))
+    run = Run(CHAIN.with_overrides(sizes=file_sizes({"weights": str(path)}), weights=str(path)))
     for key, value in params.items():
         np.testing.assert_array_equal(run.params[key], value.astype(np.float32).astype(np.float64))
         assert run.params[key].dtype == np.float64 and run.params[key].flags.c_contiguous
@@ -270,7 +271,7 @@ def test_control_characters_in_paths_and_keys_are_escaped(tmp_path):
     path = tmp_path / "w\x1b]0;pwned\x07.npz"
     np.savez(path, **rnn_params(), **{"x\x1b[2J\u202e": np.zeros(1)})
     with pytest.raises(ConfigError) as info:
-        Run(CHAIN.with_overrides(weights=str(path)))
+        Run(CHAIN.with_overrides(sizes=file_sizes({"weights": str(path)}), weights=str(path)))
     msg = info.value.message
     assert "\x1b" not in msg and "\x07" not in msg and "\u202e" not in msg
     assert "w\\x1b]0;pwned\\x07.npz" in msg and "'x\\x1b[2J\\u202e'" in msg
