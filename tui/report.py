@@ -28,6 +28,7 @@ from engine.export import finite_or_none
 from engine.presets import Preset
 from engine.records import STATUSES
 
+from .downsample import bucket_minmax
 from .format import clip_text, log_ticks, num, percent, run_series, status_tag, summary_lines
 
 PROG = "bptt-lab"
@@ -239,24 +240,22 @@ def chart_text(run: Run, preset: Preset, width: int | None = None, height: int =
     """
     import plotext as plt
 
-    k = np.arange(1, run.k + 1)
     series = run_series(run, "hd")
     notes = []
     plt.clear_figure()
-    plt.plot_size(width or min(shutil.get_terminal_size((100, 24)).columns, 120), height)  # COLUMNS or the terminal
+    width = width or min(shutil.get_terminal_size((100, 24)).columns, 120)  # COLUMNS or the terminal
+    plt.plot_size(width, height)
     color = stdout_color()
     if not color:
         plt.theme("clear")
     lows, highs = [], []
     for label, values, marker in series:
-        ok = np.isfinite(values) & (values > 0)
-        if not ok.any():
+        k, y, dropped = bucket_minmax(values, width)  # a long run is cut to the chart's width; spikes survive
+        if not y.size:
             continue
-        y = np.log10(values[ok])
         lows.append(y.min())
         highs.append(y.max())
-        plt.plot(k[ok].tolist(), y.tolist(), label=label, marker=marker)
-        dropped = run.k - int(ok.sum())
+        plt.plot(k.tolist(), y.tolist(), label=label, marker=marker)
         if dropped and label == "|dL/dh|":
             notes.append(f"{dropped} step(s) not drawn (zero or not finite: see the status column)")
     c = run.config
