@@ -1,6 +1,6 @@
 """The FLOOR: a minimal numpy BPTT that computes what `Run` computes, with no records.
 
-Same float64 gradients as `engine.bptt.Run(config).run()` leaves in
+Same float64 gradients as `engine.Run(config).run()` leaves in
 `run.grads_raw` for mode bptt, an mse loss on the last step and no clipping
 or truncation: every parameter gradient (weight_ih_l0, weight_hh_l0,
 bias_ih_l0, bias_hh_l0, head.weight, head.bias) and the loss.

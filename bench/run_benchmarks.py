@@ -8,7 +8,8 @@
    H=256, N=32, T=1000 and rnn (tanh) at H=1024, N=16, T=200, with the default
    Config otherwise (mode bptt, mse on the last step, xavier init):
    - RECORDED: `Run(config, params, inputs, targets)` (forward pass, spectrum)
-     + `run.run()` (the stepped backward pass with its per-step records);
+     + `run.run()` (the stepped backward pass with its per-step records; the
+     share of sigma, saturation and gate means is timed apart);
    - LEAN: `engine.lean_gradients(config, params, inputs, targets)`, the
      engine's gradient-only path ("n/a" while the engine has none);
    - FLOOR: `bench/floor.py`, a minimal numpy BPTT with no records;
@@ -77,8 +78,7 @@ sys.path[:0] = [str(ROOT), str(HERE)]
 import numpy as np  # noqa: E402
 
 import engine  # noqa: E402
-from engine.bptt import Run  # noqa: E402
-from engine.config import Config  # noqa: E402
+from engine import Config, Run  # noqa: E402
 from engine.data import make_data  # noqa: E402
 from engine.weights import init_params  # noqa: E402
 from floor import FLOORS  # noqa: E402
@@ -207,17 +207,22 @@ def floor_applies(c: Config) -> None:
         raise SystemExit(f"the floor does not implement this config: {wrong or c.cell}")
 
 
-_TRANSITIONS = [0.0]  # seconds spent in Run._describe_transitions (sigma, saturation, gate means)
-_describe = Run._describe_transitions
+# Where the recorded path's time goes: Run._record_transition fills sigma of each
+# transition's Jacobian, its saturation and gate mean (a chunk of 32 transitions
+# at a time, ahead of the step that records it) and copies them into the records.
+# Timed by wrapping it (one call per step: negligible overhead); n/a if the engine
+# has no such method.
+_TRANSITIONS = [0.0]
+_TRANSITION_HOOK = getattr(Run, "_record_transition", None)
 
+if _TRANSITION_HOOK is not None:
 
-def _timed_describe(self, lo, hi):
-    t0 = time.perf_counter()
-    _describe(self, lo, hi)
-    _TRANSITIONS[0] += time.perf_counter() - t0
+    def _timed_record_transition(self, *args, **kwargs):
+        t0 = time.perf_counter()
+        _TRANSITION_HOOK(self, *args, **kwargs)
+        _TRANSITIONS[0] += time.perf_counter() - t0
 
-
-Run._describe_transitions = _timed_describe  # called once per chunk of 32 steps: negligible overhead
+    Run._record_transition = _timed_record_transition
 
 
 def time_recorded(config: Config, params, inputs, targets) -> tuple[float, float, Run]:
@@ -308,7 +313,7 @@ def bench_case(spec: tuple, quick: bool, repeats: int, peer_mod) -> dict:
         gc.collect()
         f, b, run = time_recorded(config, params, inputs, targets_data)
         del run
-        diag.append(_TRANSITIONS[0])
+        diag.append(_TRANSITIONS[0] if _TRANSITION_HOOK is not None else None)
         fwd.append(f)
         bwd.append(b)
         times["recorded"].append(f + b)
@@ -347,8 +352,10 @@ def bench_case(spec: tuple, quick: bool, repeats: int, peer_mod) -> dict:
         "recorded_forward_median_s": statistics.median(fwd),
         "recorded_backward_median_s": statistics.median(bwd),
         "transition_diagnostics_s": diag,
-        "transition_diagnostics_median_s": statistics.median(diag),
-        "recorded_without_transition_diagnostics_over_floor": statistics.median([e - d for e, d in zip(times["recorded"], diag)]) / floor_med,
+        "transition_diagnostics_median_s": statistics.median(diag) if _TRANSITION_HOOK is not None else None,
+        "recorded_without_transition_diagnostics_over_floor": (
+            statistics.median([e - d for e, d in zip(times["recorded"], diag)]) / floor_med if _TRANSITION_HOOK is not None else None
+        ),
         "gradient_checks": checks,
     }
 
@@ -448,7 +455,8 @@ def markdown(ctx: dict, cases: list[dict], cli: list[dict], mode: str) -> str:
         for c in cases:
             lines.append(
                 f"| {c['label']} | {c['medians_s']['recorded']:.3f} | {c['recorded_forward_median_s']:.3f} / {c['recorded_backward_median_s']:.3f} "
-                f"| {c['transition_diagnostics_median_s']:.3f} | {c['recorded_without_transition_diagnostics_over_floor']:.2f}x |"
+                f"| {_s(c['transition_diagnostics_median_s'])} | "
+                + (f"{c['recorded_without_transition_diagnostics_over_floor']:.2f}x |" if _TRANSITION_HOOK is not None else "n/a |")
             )
         lines.append("")
     if cli:
