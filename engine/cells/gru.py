@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..activations import sigmoid
+from ..activations import sigmoid_pair
 
 
 class GRUCell:
-    """Forward caches: h (T+1, N, H); r, z, n, hn (T, N, H), hn = h W_hn^T + b_hn."""
+    """Forward caches: h (T+1, N, H); net_rz (T, N, 2H), the pre-activations of r and z;
+    n, hn (T, N, H), hn = h W_hn^T + b_hn.
+
+    Where a gate is close to 1 the rounded gate has lost 1 - gate, so `_gates`
+    recomputes both sigma(net) and 1 - sigma(net) = sigma(-net) from net_rz,
+    each to full relative precision.
+    """
 
     has_cell_state = False
 
@@ -28,15 +34,19 @@ class GRUCell:
         H = self.W_hh.shape[1]
         drive = x @ self.W_ih.T + self.b_ih
         self.h = np.zeros((T + 1, N, H))
-        self.r, self.z, self.n, self.hn = (np.empty((T, N, H)) for _ in range(4))
+        self.net_rz = np.empty((T, N, 2 * H))
+        self.n, self.hn = np.empty((T, N, H)), np.empty((T, N, H))
         W_hh_T = self.W_hh.T
         for t in range(T):
             rec = self.h[t] @ W_hh_T + self.b_hh
-            r = sigmoid(drive[t, :, :H] + rec[:, :H])
-            z = sigmoid(drive[t, :, H : 2 * H] + rec[:, H : 2 * H])
+            net = self.net_rz[t]
+            np.add(drive[t, :, : 2 * H], rec[:, : 2 * H], out=net)
+            s, q = sigmoid_pair(net)
+            r, z, qz = s[:, :H], s[:, H:], q[:, H:]  # qz = 1 - z
             n = np.tanh(drive[t, :, 2 * H :] + r * rec[:, 2 * H :])
-            self.r[t], self.z[t], self.n[t], self.hn[t] = r, z, n, rec[:, 2 * H :]
-            self.h[t + 1] = (1.0 - z) * n + z * self.h[t]
+            self.n[t], self.hn[t] = n, rec[:, 2 * H :]
+            # (1 - z) n + z h with 1 - z = sigma(-net_z): PyTorch's n + z (h - n) loses h' where z ~ 1 and h' << n
+            self.h[t + 1] = qz * n + z * self.h[t]
 
     def propagate(self, t: int, dh: np.ndarray, dc: np.ndarray | None = None):
         """Backward through transition t. dh: (..., N, H) = dL/dh_t.
@@ -45,10 +55,11 @@ class GRUCell:
         recurrent-side pre-activations (they differ in the n block: r scales
         the recurrent part).
         """
-        r, z, n, hn = self.r[t - 1], self.z[t - 1], self.n[t - 1], self.hn[t - 1]
-        da_n = dh * (1.0 - z) * (1.0 - n * n)
-        da_r = da_n * hn * r * (1.0 - r)
-        da_z = dh * (self.h[t - 1] - n) * z * (1.0 - z)
+        r, z, qr, qz = self._gates(t - 1)
+        n, hn = self.n[t - 1], self.hn[t - 1]
+        da_n = dh * qz * (1.0 - n * n)
+        da_r = da_n * hn * r * qr
+        da_z = dh * (self.h[t - 1] - n) * z * qz
         d_ih = np.concatenate((da_r, da_z, da_n), axis=-1)
         d_hh = np.concatenate((da_r, da_z, da_n * r), axis=-1)
         return dh * z + d_hh @ self.W_hh, None, d_ih, d_hh
@@ -63,10 +74,17 @@ class GRUCell:
         direct path h_{t-1} -> h_t.
         """
         k = slice(lo - 1, hi - 1)
-        r, z, n, hn = self.r[k], self.z[k], self.n[k], self.hn[k]
-        dr, dz, dnn = r * (1.0 - r), z * (1.0 - z), 1.0 - n * n
-        dn = (1.0 - z) * dnn
+        r, z, qr, qz = self._gates(k)
+        n, hn = self.n[k], self.hn[k]
+        dr, dz, dnn = r * qr, z * qz, 1.0 - n * n
+        dn = qz * dnn
         A = np.concatenate((dn * hn * dr, (self.h[k] - n) * dz, dn * r), axis=-1)
         low = 0.05 * 0.25  # 5% of sup s'(x) = 1/4
         count = np.count_nonzero(dr < low, axis=(1, 2)) + np.count_nonzero(dz < low, axis=(1, 2)) + np.count_nonzero(dnn < 0.05, axis=(1, 2))
         return z, A, count / (3 * n[0].size), np.mean(z, axis=(1, 2))
+
+    def _gates(self, k):
+        """r, z, 1 - r, 1 - z of transition(s) k + 1 (k: an index or a slice of net_rz)."""
+        s, q = sigmoid_pair(self.net_rz[k])
+        H = self.n.shape[-1]
+        return s[..., :H], s[..., H:], q[..., :H], q[..., H:]

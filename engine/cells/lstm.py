@@ -8,10 +8,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..activations import sigmoid, sigmoid_pair
 
 
 class LSTMCell:
-    """Forward caches: h, c (T+1, N, H); act (T, N, 4H) = [i, f, g, o]; tc (T, N, H) = tanh(c_t)."""
+    """Forward caches: h, c (T+1, N, H); act (T, N, 4H) = [net_i, net_f, g, net_o]; tc (T, N, H) = tanh(c_t).
+
+    act keeps the sigmoid gates' pre-activations: where a gate is close to 1 the
+    rounded gate has lost 1 - gate, so `_gates` recomputes both sigma(net) and
+    1 - sigma(net) = sigma(-net) from them, each to full relative precision
+    (the derivatives gate * (1 - gate) need both).
+    """
 
     has_cell_state = True
 
@@ -32,18 +39,13 @@ class LSTMCell:
         h[0] = 0.0
         c[0] = 0.0
         W_hh_T = self.W_hh.T
+        s = np.empty((N, 4 * H))  # sigma of the step's gates; its g block is not used
         for t in range(T):
             a = act[t]
             a += h[t] @ W_hh_T
-            # sigmoid(z) = (1 + tanh(z / 2)) / 2 on i, f, o and tanh on g: one tanh call.
-            a[:, :H2] *= 0.5
-            a[:, H3:] *= 0.5
-            np.tanh(a, out=a)
-            a[:, :H2] += 1.0
-            a[:, :H2] *= 0.5
-            a[:, H3:] += 1.0
-            a[:, H3:] *= 0.5
-            i, f, g, o = a[:, :H], a[:, H:H2], a[:, H2:H3], a[:, H3:]
+            sigmoid(a, out=s)  # one call for i, f and o; act keeps their pre-activations
+            np.tanh(a[:, H2:H3], out=a[:, H2:H3])
+            i, f, g, o = s[:, :H], s[:, H:H2], a[:, H2:H3], s[:, H3:]
             ct = c[t + 1]
             np.multiply(f, c[t], out=ct)
             ct += i * g
@@ -58,13 +60,13 @@ class LSTMCell:
         The cell path dc_{t-1} = dc_t_total * f_t has no weight matrix in it:
         the constant error carousel.
         """
-        i, f, g, o = np.split(self.act[t - 1], 4, axis=1)
+        i, f, g, o, qi, qf, qo = self._gates(t - 1)
         tc = self.tc[t - 1]
         dct = dh * o * (1.0 - tc * tc)
         if dc is not None:
             dct = dct + dc
         dgates = np.concatenate(
-            (dct * g * i * (1.0 - i), dct * self.c[t - 1] * f * (1.0 - f), dct * i * (1.0 - g * g), dh * tc * o * (1.0 - o)),
+            (dct * g * i * qi, dct * self.c[t - 1] * f * qf, dct * i * (1.0 - g * g), dh * tc * o * qo),
             axis=-1,
         )
         return dgates @ self.W_hh, dct * f, dgates, dgates
@@ -74,8 +76,17 @@ class LSTMCell:
         h_s = o_s * tanh(c_s) adds dh_s * o_s * (1 - tanh(c_s)^2). h_0 does not depend on c_0."""
         if s == 0:
             return dc
-        o, tc = self.act[s - 1][:, 3 * self.tc.shape[-1] :], self.tc[s - 1]
+        o, tc = sigmoid(self.act[s - 1][:, 3 * self.tc.shape[-1] :]), self.tc[s - 1]
         return dc + dh * o * (1.0 - tc * tc)
+
+    def _gates(self, k):
+        """i, f, g, o and 1 - i, 1 - f, 1 - o of transition(s) k + 1 (k: an index or a slice of act)."""
+        a = self.act[k]
+        s, q = sigmoid_pair(a)  # the g blocks of s and q are not used
+        H = self.tc.shape[-1]
+        i, f, o = s[..., :H], s[..., H : 2 * H], s[..., 3 * H :]
+        qi, qf, qo = q[..., :H], q[..., H : 2 * H], q[..., 3 * H :]
+        return i, f, a[..., 2 * H : 3 * H], o, qi, qf, qo
 
     def transitions(self, lo: int, hi: int):
         """What the records show about transitions lo..hi-1, from the forward pass.
@@ -87,9 +98,9 @@ class LSTMCell:
         the cell path dc_t/dc_{t-1}.
         """
         k = slice(lo - 1, hi - 1)
-        i, f, g, o = np.split(self.act[k], 4, axis=-1)
+        i, f, g, o, qi, qf, qo = self._gates(k)
         tc = self.tc[k]
-        di, df, do = i * (1.0 - i), f * (1.0 - f), o * (1.0 - o)
+        di, df, do = i * qi, f * qf, o * qo
         dg, dtc = 1.0 - g * g, 1.0 - tc * tc
         via_c = o * dtc
         A = np.concatenate((via_c * g * di, via_c * self.c[k] * df, via_c * i * dg, tc * do), axis=-1)

@@ -8,7 +8,9 @@ from ..activations import activate_inplace, derivative
 
 
 class RNNCell:
-    """Forward cache: h (T+1, N, H). f'(net_t) is recomputed from h_t when needed."""
+    """Forward cache: h (T+1, N, H); for the sigmoid also q (T, N, H), q[t-1] = 1 - h_t
+    = sigmoid(-net_t) to full relative precision. f'(net_t) is recomputed from
+    h_t (and q) when needed."""
 
     has_cell_state = False
 
@@ -24,13 +26,14 @@ class RNNCell:
         H = self.W_hh.shape[1]
         h = self.h = np.empty((T + 1, N, H))
         h[0] = 0.0
+        q = self.q = np.empty((T, N, H)) if self.activation == "sigmoid" else None
         np.matmul(x, self.W_ih.T, out=h[1:])  # the input part of every net_t
         h[1:] += self.b
         W_hh_T = self.W_hh.T
         for t in range(T):
             net = h[t + 1]
             net += h[t] @ W_hh_T
-            activate_inplace(self.activation, net, self.slope)
+            activate_inplace(self.activation, net, self.slope, None if q is None else q[t])
 
     def propagate(self, t: int, dh: np.ndarray, dc: np.ndarray | None = None):
         """Backward through transition t (SPEC section 1).
@@ -38,7 +41,8 @@ class RNNCell:
         dh: (..., N, H) = dL/dh_t. Returns dL/dh_{t-1}, None (no cell state),
         and dL/dnet_t twice (input side, recurrent side), each (..., N, H).
         """
-        delta = dh * derivative(self.activation, self.h[t], self.slope)  # dL/dnet_t = dL/dh_t * f'(net_t)
+        q = None if self.q is None else self.q[t - 1]
+        delta = dh * derivative(self.activation, self.h[t], self.slope, q)  # dL/dnet_t = dL/dh_t * f'(net_t)
         return delta @ self.W_hh, None, delta, delta
 
     def transitions(self, lo: int, hi: int):
@@ -48,6 +52,7 @@ class RNNCell:
         diagonal term: None; A = f'(net_t), (S, N, H)), the fraction of units
         with f' below 5% of gamma (S,), and no gate means (NaN).
         """
-        fp = derivative(self.activation, self.h[lo:hi], self.slope)
+        q = None if self.q is None else self.q[lo - 1 : hi - 1]
+        fp = derivative(self.activation, self.h[lo:hi], self.slope, q)
         saturation = np.mean(fp < 0.05 * self.gamma, axis=(1, 2))
         return None, fp, saturation, np.full(hi - lo, np.nan)
