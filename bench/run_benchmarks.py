@@ -425,7 +425,8 @@ def markdown(ctx: dict, cases: list[dict], cli: list[dict], mode: str) -> str:
         + (", threadpoolctl" if ctx["threadpool_pools"] else "")
         + (f"; OpenBLAS reports {ctx['openblas_reports_threads']}" if ctx["openblas_reports_threads"] is not None else "")
         + ")"
-        + (f" | load average at start {ctx['load_average_at_start'][0]:.2f}" if ctx["load_average_at_start"] else ""),
+        + (f" | load average at start {ctx['load_average_at_start'][0]:.2f}" if ctx["load_average_at_start"] else "")
+        + (f", at end {ctx['load_average_at_end'][0]:.2f}" if ctx.get("load_average_at_end") else ""),
         "",
     ]
     if cases:
@@ -516,6 +517,7 @@ def main(argv: list[str] | None = None) -> int:
 
         tui = tui_frames.main()
     total = time.perf_counter() - started
+    ctx["load_average_at_end"] = _loadavg()
 
     print(markdown(ctx, cases, cli, mode))
     if tui is not None:
