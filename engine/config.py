@@ -14,10 +14,11 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from .cells import CELLS as CELL_TYPES
 from .clipping import RULES
 
 MODES = ("bptt", "chain")
-CELLS = ("rnn", "lstm", "gru")
+CELLS = tuple(CELL_TYPES)
 ACTIVATIONS = ("tanh", "sigmoid", "relu", "leaky_relu", "linear")
 LOSSES = ("mse", "xent")
 LOSS_PLACEMENTS = ("last", "all")
@@ -31,7 +32,6 @@ CLIP_DEFAULTS = {"none": 0.0, **{name: rule.default_threshold for name, rule in 
 # A run larger than this is refused up front, with the estimate.
 MEMORY_LIMIT_BYTES = 4 * 2**30
 
-GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
 class ConfigError(ValueError):
@@ -180,12 +180,15 @@ class Config:
 
     def why_not(self, name: str) -> str | None:
         """Why setting `name` does not apply to this configuration, or None if it does."""
-        if name == "activation" and self.cell != "rnn":
-            return f"activation '{self.activation}' applies to cell rnn only ({self.cell} has fixed sigmoid/tanh gates)"
+        cell = CELL_TYPES[self.cell]
+        if name == "activation" and not cell.uses_activation:
+            takes = ", ".join(n for n, c in CELL_TYPES.items() if c.uses_activation)
+            return f"activation '{self.activation}' applies to cells {takes} only ({self.cell} has fixed sigmoid/tanh gates)"
         if name == "leaky_slope" and self.activation != "leaky_relu":
             return "leaky_slope applies to activation leaky_relu only"
-        if name == "forget_bias" and self.cell == "rnn":
-            return "forget_bias applies to cells lstm (forget gate) and gru (update gate) only"
+        if name == "forget_bias" and cell.keep_gate is None:
+            takes = ", ".join(f"{n} ({c.keep_label})" for n, c in CELL_TYPES.items() if c.keep_gate)
+            return f"forget_bias applies to cells with a keep gate only: {takes}"
         if name in ("init", "scale", "spectral_radius", "forget_bias") and self.weights:
             return f"{name} does not apply when weights are loaded from a file"
         if name in ("text", "loss", "loss_on", "output_size") and self.mode == "chain":
@@ -274,15 +277,18 @@ class Config:
     # -- derived quantities -----------------------------------------------------
 
     @property
+    def cell_type(self):
+        """The cell's class: its gates, keep gate, shapes and gamma (engine/cells/base.py)."""
+        return CELL_TYPES[self.cell]
+
+    @property
     def gates(self) -> int:
-        return GATES[self.cell]
+        return len(self.cell_type.gates)
 
     @property
     def gamma(self) -> float | None:
-        """sup |f'| of the rnn activation (SPEC section 1); None for gated cells."""
-        if self.cell != "rnn":
-            return None
-        return 0.25 if self.activation == "sigmoid" else 1.0
+        """sup |f'| of the activation (SPEC section 1); None for gated cells."""
+        return self.cell_type.gamma(self.activation)
 
     @property
     def has_readout(self) -> bool:
@@ -291,7 +297,7 @@ class Config:
     def memory_estimate(self) -> int:
         """Bytes held by a run: forward caches, inputs, targets, records."""
         T, N, H, D = self.steps, self.batch, self.hidden, self.input_size
-        per_step = {"rnn": 2 * H, "lstm": 7 * H, "gru": 6 * H}[self.cell]
+        per_step = self.cell_type.floats_per_step * H
         floats = T * N * (per_step + D + H) + (T + 1) * N * H
         if self.has_readout:
             floats += T * N * self.output_size

@@ -20,14 +20,14 @@ CHUNK = 32  # transitions per call (fewer when N * H^2 is large)
 _CHUNK_FLOATS = 2**21  # bound on a chunk's explicit Jacobians (exact mode)
 
 
-def weight_spectrum(W_hh: np.ndarray, gates: int, top: int = 5) -> dict:
-    """sigma_max and the top singular values of the whole W_hh (G*H, H); the
-    spectral radius of each square H x H gate block (for rnn: of W_hh itself)."""
-    H = W_hh.shape[1]
+def weight_spectrum(blocks: np.ndarray, top: int = 5) -> dict:
+    """blocks: (G, H, H), the square gate blocks of weight_hh_l0 (`Cell.recurrent_blocks`).
+    sigma_max and the top singular values of all of them stacked (G*H, H); the
+    spectral radius of each block (for rnn: of W_hh itself)."""
+    G, H, _ = blocks.shape
     with np.errstate(all="ignore"):
-        finite = bool(np.all(np.isfinite(W_hh)))
-        sv = np.linalg.svd(W_hh, compute_uv=False) if finite else np.full(H, np.nan)
-        blocks = W_hh.reshape(gates, H, H)
+        finite = bool(np.all(np.isfinite(blocks)))
+        sv = np.linalg.svd(blocks.reshape(G * H, H), compute_uv=False) if finite else np.full(H, np.nan)
         radii = [float(np.max(np.abs(np.linalg.eigvals(b)))) if finite else float("nan") for b in blocks]
     return {"sigma_max": float(sv[0]), "singular_values": [float(s) for s in sv[:top]], "block_radii": radii}
 
@@ -51,9 +51,11 @@ class JacobianSigma:
     3. the estimate is the largest of these lower bounds.
     """
 
-    def __init__(self, W_hh: np.ndarray, gates: int, batch: int, rng: np.random.Generator):
-        self.W = W_hh
-        self.G, self.H = gates, W_hh.shape[1]
+    def __init__(self, blocks: np.ndarray, batch: int, rng: np.random.Generator):
+        """blocks: (G, H, H), the square gate blocks W_g (`Cell.recurrent_blocks`)."""
+        gates, H = blocks.shape[:2]
+        W_hh = self.W = blocks.reshape(gates * H, H)
+        self.G, self.H = gates, H
         self.exact = self.H <= EXACT_MAX_H
         self.chunk = max(1, min(CHUNK, _CHUNK_FLOATS // (batch * self.H * self.H))) if self.exact else CHUNK
         if not self.exact:

@@ -51,7 +51,7 @@ class Model:
     def spectrum(self) -> dict:
         """sigma_max and singular values of W_hh, spectral radius of each gate block."""
         if self._spectrum is None or self._spectrum[0] != self.version:
-            self._spectrum = (self.version, weight_spectrum(self.params["weight_hh_l0"], self.config.gates))
+            self._spectrum = (self.version, weight_spectrum(self.config.cell_type.recurrent_blocks(self.params["weight_hh_l0"])))
         return self._spectrum[1]
 
     def check(self, version: int) -> None:

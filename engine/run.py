@@ -57,7 +57,7 @@ class Run:
         self.cell, self.loss = self.trace.cell, self.trace.loss
         self.forward_overflow = self.trace.overflow_t
         self.spectrum = self.model.spectrum()
-        self.jacobian = JacobianSigma(self.params["weight_hh_l0"], c.gates, c.batch, streams(c.seed)["probe"])
+        self.jacobian = JacobianSigma(c.cell_type.recurrent_blocks(self.params["weight_hh_l0"]), c.batch, streams(c.seed)["probe"])
         # What the records show about each transition (sigma of its Jacobian,
         # saturation, gate mean) depends on the forward pass only: filled a chunk
         # at a time just ahead of the backward step that records it, kept across reset().
@@ -216,7 +216,7 @@ class Run:
             "steps_done": self.k,
             "norm": float(self.records.columns["grad_norm"][self.k - 1]) if self.k else None,
             "clip_events": self.clip_count,
-            "spectral_radius": sp["block_radii"][0] if c.cell == "rnn" else None,
+            "spectral_radius": sp["block_radii"][0] if c.gates == 1 else None,
             "sigma_max": sp["sigma_max"],
             "gamma": gamma,
             "sigma_gamma": product,
@@ -260,7 +260,7 @@ class Run:
             "loss": self.loss,
             "objective": "sum(h_T)" if not c.has_readout else f"{c.loss} on {c.loss_on}",
             "spectral_radius": facts["spectral_radius"],
-            "gate_spectral_radii": dict(zip(_gate_names(c.cell), sp["block_radii"])) if c.cell != "rnn" else None,
+            "gate_spectral_radii": dict(zip(c.cell_type.gates, sp["block_radii"])) if c.gates > 1 else None,
             "sigma_max": facts["sigma_max"],
             "singular_values": sp["singular_values"],
             "gamma": facts["gamma"],
@@ -284,11 +284,6 @@ class Run:
             "grad_norm_total": global_norm(grads) if grads is not None else None,
             "grad_norms": {name: l2(g) for name, g in grads.items()} if grads is not None else None,
         }
-
-
-def _gate_names(cell: str) -> tuple[str, ...]:
-    return {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}.get(cell, ("h",))
-
 
 
 __all__ = ["Run", "RunComplete"]

@@ -23,13 +23,8 @@ from .seeding import legacy, streams
 
 
 def param_shapes(config: Config) -> dict[str, tuple[int, ...]]:
-    G, H, D, K = config.gates, config.hidden, config.input_size, config.output_size
-    shapes = {
-        "weight_ih_l0": (G * H, D),
-        "weight_hh_l0": (G * H, H),
-        "bias_ih_l0": (G * H,),
-        "bias_hh_l0": (G * H,),
-    }
+    H, K = config.hidden, config.output_size
+    shapes = config.cell_type.param_shapes(H, config.input_size)
     if config.has_readout:
         shapes["head.weight"] = (K, H)
         shapes["head.bias"] = (K,)
@@ -37,7 +32,13 @@ def param_shapes(config: Config) -> dict[str, tuple[int, ...]]:
 
 
 def recurrent_init(config: Config, rng: np.random.Generator) -> np.ndarray:
-    """weight_hh_l0 (G*H, H), one H x H block per gate, times `scale`."""
+    """weight_hh_l0 from one H x H block per gate drawn by `init`, times `scale`
+    (the cell takes what it needs of them: `Cell.recurrent_from`)."""
+    return config.cell_type.recurrent_from(_square_blocks(config, rng))
+
+
+def _square_blocks(config: Config, rng: np.random.Generator) -> np.ndarray:
+    """(G*H, H): one H x H block per gate, times `scale`."""
     G, H, s = config.gates, config.hidden, config.scale
     if config.init == "gaussian":
         # The source's draw (SPEC section 2): Wh = randn(H, H) * scale from the
@@ -74,7 +75,7 @@ def init_params(config: Config) -> dict[str, np.ndarray]:
     H = config.hidden
     W_hh = recurrent_init(config, rng)
     if config.spectral_radius > 0:
-        W_hh = rescale_radius(W_hh, config.gates, config.spectral_radius)
+        W_hh = rescale_radius(W_hh, config.cell_type, config.spectral_radius)
     if config.init == "torch":
         k = 1.0 / np.sqrt(H)
         params = {name: rng.uniform(-k, k, shape) for name, shape in shapes.items() if name != "weight_hh_l0"}
@@ -89,24 +90,25 @@ def init_params(config: Config) -> dict[str, np.ndarray]:
             params["head.weight"] = rng.standard_normal(shapes["head.weight"]) / np.sqrt(H)
             params["head.bias"] = np.zeros(shapes["head.bias"])
     params["weight_hh_l0"] = W_hh
-    if config.cell in ("lstm", "gru"):
+    keep = config.cell_type.keep_rows(H)
+    if keep is not None:
         # The keep gate's slice: LSTM f (rows H..2H of i, f, g, o), GRU z
         # (rows H..2H of r, z, n; z near 1 keeps h_{t-1}).
-        params["bias_ih_l0"][H : 2 * H] = config.forget_bias
-        params["bias_hh_l0"][H : 2 * H] = 0.0
+        params["bias_ih_l0"][keep] = config.forget_bias
+        params["bias_hh_l0"][keep] = 0.0
     return {name: params[name] for name in shapes}
 
 
-def rescale_radius(W_hh: np.ndarray, gates: int, target: float) -> np.ndarray:
-    """Scale each H x H gate block so its spectral radius is `target`."""
-    H = W_hh.shape[1]
-    blocks = W_hh.reshape(gates, H, H).copy()
-    for b in blocks:
+def rescale_radius(W_hh: np.ndarray, cell, target: float) -> np.ndarray:
+    """Scale each gate block of weight_hh_l0 so its spectral radius is `target`."""
+    blocks = cell.recurrent_blocks(W_hh)
+    out = W_hh.reshape(len(blocks), -1).copy()  # a gate's rows (or a vector) per row
+    for g, b in enumerate(blocks):
         radius = np.max(np.abs(np.linalg.eigvals(b)))
         if not radius > 0:
             raise ConfigError("spectral_radius", "cannot rescale to a spectral radius: the initial weight_hh_l0 has spectral radius 0")
-        b *= target / radius
-    return blocks.reshape(gates * H, H)
+        out[g] *= target / radius
+    return out.reshape(W_hh.shape)
 
 
 def load_npz(path: str | Path, config: Config) -> dict[str, np.ndarray]:

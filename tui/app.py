@@ -208,7 +208,7 @@ class BpttLab(App):
 
     def _header_text(self) -> str:
         c, run = self.config, self.engine_run
-        what = c.cell if c.cell != "rnn" else f"rnn/{c.activation}"
+        what = f"{c.cell}/{c.activation}" if c.cell_type.uses_activation else c.cell
         state = "done" if run.done else ("playing" if self.playing else "paused")
         speed = SPEEDS[self.speed_index]
         rate = "max" if speed == 0 else f"{speed}/s"
@@ -248,7 +248,7 @@ class BpttLab(App):
         for k in range(start, run.k + 1):
             r = run.records[k]
             style = colour.get(r.status) or (theme.accent if r.clip is not None else None)
-            log.write(Text(step_line(r, run.config.cell), style=style or ""))
+            log.write(Text(step_line(r, run.config.cell_type), style=style or ""))
         self._logged = run.k
 
     # -- actions --------------------------------------------------------------------
@@ -402,11 +402,12 @@ class BpttLab(App):
         self.notify(f"not applied: {message}", severity="warning")
 
 
-def step_line(r, cell: str) -> str:
-    """One log line per backward step: k, t (= T - k), norm, x ratio, Jacobian sigma, saturation, gate, tags."""
+def step_line(r, cell) -> str:
+    """One log line per backward step: k, t (= T - k), norm, x ratio, Jacobian sigma,
+    saturation, the keep gate's mean (cell: the cell's class), tags."""
     line = f"{r.k:>4} {r.t:>4} {num(r.grad_norm, na='nan'):>8} x{num(r.ratio):<5} σ{num(r.jacobian_sigma):<5}{percent(r.saturation):>3}"
-    if cell != "rnn":
-        line += f" {'f' if cell == 'lstm' else 'z'}{num(r.gate_mean):<5}"
+    if cell.keep_gate:
+        line += f" {cell.keep_gate}{num(r.gate_mean):<5}"
     tags = " ".join(x for x in (clip_text(r.clip, short=True), status_tag(r)) if x)
     return line + (f" {tags}" if tags else "")
 

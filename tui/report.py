@@ -70,16 +70,15 @@ ELIDED = "..."  # the k cell of the row that marks the elided records
 
 def _columns(run: Run) -> list[tuple[str, str]]:
     """(header, justify) of each column, in order."""
-    c = run.config
-    gated = c.cell != "rnn"
+    cell = run.config.cell_type
     columns = [("k", "right"), ("t", "right"), ("|dL/dh|", "right"), ("ratio", "right")]
-    if c.cell == "lstm":
+    if cell.has_cell_state:
         columns.append(("|dL/dc|", "right"))
-    if gated:
-        columns.append(("forget f" if c.cell == "lstm" else "update z", "right"))
+    if cell.keep_gate:
+        columns.append((cell.keep_label, "right"))
     columns.append(("sigma(J)" if run.jacobian.exact else "~sigma(J)", "right"))
     columns.append(("sat", "right"))
-    if not gated:
+    if run.bound_factor is not None:
         columns.append(("bound", "right"))
     columns += [("dW_hh term", "right"), ("|grad|", "right"), ("events", "left")]
     return columns
@@ -96,12 +95,12 @@ def _rows(run: Run, lo: int, hi: int) -> tuple[list[tuple[str, ...]], list[str]]
 
     ks = range(lo + 1, hi + 1)
     cells = [[str(k) for k in ks], [str(rec.steps - k) for k in ks], column("grad_norm", "nan"), column("ratio")]
-    if c.cell == "lstm":
+    if c.cell_type.has_cell_state:
         cells.append(column("cell_norm"))
-    if c.cell != "rnn":
+    if c.cell_type.keep_gate:
         cells.append(column("gate_mean"))
     cells += [column("jacobian_sigma"), [percent(x) for x in cols["saturation"][lo:hi].tolist()]]
-    if c.cell == "rnn":
+    if run.bound_factor is not None:
         cells.append(column("bound"))
     cells += [column("contribution", "nan"), column("param_norm", "nan")]
     events, styles = [], []
@@ -221,7 +220,7 @@ def _sgr(style: str) -> tuple[str, str]:
 
 def _title(run: Run, preset: Preset) -> str:
     c = run.config
-    what = c.cell if c.cell != "rnn" else f"rnn/{c.activation}"
+    what = f"{c.cell}/{c.activation}" if c.cell_type.uses_activation else c.cell
     extras = []
     if c.clip != "none":
         extras.append(f"clip {c.clip} {c.clip_threshold:g}")
@@ -316,12 +315,7 @@ def setup_estimate(config, clock=time.perf_counter) -> float:
     with np.errstate(all="ignore"):
         # Per step: the cell's own forward loop at a small width (the per-step overhead) ...
         h, s = min(H, 16), min(T, 256)
-        params = {
-            "weight_ih_l0": rng.standard_normal((G * h, D)) / math.sqrt(D),
-            "weight_hh_l0": rng.standard_normal((G * h, h)) / math.sqrt(h),
-            "bias_ih_l0": np.zeros(G * h),
-            "bias_hh_l0": np.zeros(G * h),
-        }
+        params = {name: rng.standard_normal(shape) / math.sqrt(shape[-1]) for name, shape in config.cell_type.param_shapes(h, D).items()}
         cell = CELLS[config.cell](params, config.activation, config.leaky_slope, config.gamma or 1.0)
         while True:  # timed over at least _TIMED seconds, so that a busy machine shows in the estimate
             x = rng.standard_normal((s, N, D))
@@ -347,7 +341,7 @@ def setup_estimate(config, clock=time.perf_counter) -> float:
         if H > _SPECTRUM_TIMED_ABOVE:
             n = min(H, 256)
             start = clock()
-            weight_spectrum(rng.standard_normal((G * n, n)) / math.sqrt(n), G)
+            weight_spectrum(rng.standard_normal((G, n, n)) / math.sqrt(n))
             spectrum = (clock() - start) * (H / n) ** 3
     return forward + spectrum
 

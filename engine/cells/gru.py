@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..activations import sigmoid_pair
+from .base import SATURATED, Cell
 
 
-class GRUCell:
+class GRUCell(Cell):
     """Forward caches: h (T+1, N, H); net_rz (T, N, 2H), the pre-activations of r and z;
     n, hn (T, N, H), hn = h W_hn^T + b_hn.
 
@@ -21,7 +22,10 @@ class GRUCell:
     each to full relative precision.
     """
 
-    has_cell_state = False
+    name = "gru"
+    gates = ("r", "z", "n")
+    keep_gate, keep_label = "z", "update z"
+    floats_per_step = 6
 
     def __init__(self, params: dict[str, np.ndarray], *_unused):
         self.W_ih = params["weight_ih_l0"]
@@ -79,8 +83,8 @@ class GRUCell:
         dr, dz, dnn = r * qr, z * qz, 1.0 - n * n
         dn = qz * dnn
         A = np.concatenate((dn * hn * dr, (self.h[k] - n) * dz, dn * r), axis=-1)
-        low = 0.05 * 0.25  # 5% of sup s'(x) = 1/4
-        count = np.count_nonzero(dr < low, axis=(1, 2)) + np.count_nonzero(dz < low, axis=(1, 2)) + np.count_nonzero(dnn < 0.05, axis=(1, 2))
+        low = SATURATED * 0.25  # of sup s'(x) = 1/4
+        count = np.count_nonzero(dr < low, axis=(1, 2)) + np.count_nonzero(dz < low, axis=(1, 2)) + np.count_nonzero(dnn < SATURATED, axis=(1, 2))
         return z, A, count / (3 * n[0].size), np.mean(z, axis=(1, 2))
 
     def _gates(self, k):

@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..activations import sigmoid, sigmoid_pair
+from .base import SATURATED, Cell
 
 
-class LSTMCell:
+class LSTMCell(Cell):
     """Forward caches: h, c (T+1, N, H); act (T, N, 4H) = [net_i, net_f, g, net_o]; tc (T, N, H) = tanh(c_t).
 
     act keeps the sigmoid gates' pre-activations: where a gate is close to 1 the
@@ -20,7 +21,11 @@ class LSTMCell:
     (the derivatives gate * (1 - gate) need both).
     """
 
+    name = "lstm"
+    gates = ("i", "f", "g", "o")
+    keep_gate, keep_label = "f", "forget f"
     has_cell_state = True
+    floats_per_step = 7
 
     def __init__(self, params: dict[str, np.ndarray], *_unused):
         self.W_ih = params["weight_ih_l0"]
@@ -104,7 +109,7 @@ class LSTMCell:
         dg, dtc = 1.0 - g * g, 1.0 - tc * tc
         via_c = o * dtc
         A = np.concatenate((via_c * g * di, via_c * self.c[k] * df, via_c * i * dg, tc * do), axis=-1)
-        low = 0.05 * 0.25  # 5% of sup s'(x) = 1/4
+        low = SATURATED * 0.25  # of sup s'(x) = 1/4
         count = sum(np.count_nonzero(d < low, axis=(1, 2)) for d in (di, df, do))
-        count += np.count_nonzero(dg < 0.05, axis=(1, 2)) + np.count_nonzero(dtc < 0.05, axis=(1, 2))
+        count += np.count_nonzero(dg < SATURATED, axis=(1, 2)) + np.count_nonzero(dtc < SATURATED, axis=(1, 2))
         return None, A, count / (5 * tc[0].size), np.mean(f, axis=(1, 2))

@@ -5,14 +5,22 @@ from __future__ import annotations
 import numpy as np
 
 from ..activations import activate_inplace, derivative
+from .base import SATURATED, Cell
 
 
-class RNNCell:
+class RNNCell(Cell):
     """Forward cache: h (T+1, N, H); for the sigmoid also q (T, N, H), q[t-1] = 1 - h_t
     = sigmoid(-net_t) to full relative precision. f'(net_t) is recomputed from
     h_t (and q) when needed."""
 
-    has_cell_state = False
+    name = "rnn"
+    gates = ("h",)
+    uses_activation = True
+    floats_per_step = 2
+
+    @classmethod
+    def gamma(cls, activation: str) -> float:
+        return 0.25 if activation == "sigmoid" else 1.0
 
     def __init__(self, params: dict[str, np.ndarray], activation: str, slope: float, gamma: float):
         self.W_ih = params["weight_ih_l0"]
@@ -23,16 +31,15 @@ class RNNCell:
     def forward(self, x: np.ndarray) -> None:
         """x: (T, N, D). Fills self.h; h[t+1] = f(x[t] W_ih^T + b + h[t] W_hh^T)."""
         T, N, _ = x.shape
-        H = self.W_hh.shape[1]
+        H = self.W_ih.shape[0]
         h = self.h = np.empty((T + 1, N, H))
         h[0] = 0.0
         q = self.q = np.empty((T, N, H)) if self.activation == "sigmoid" else None
         np.matmul(x, self.W_ih.T, out=h[1:])  # the input part of every net_t
         h[1:] += self.b
-        W_hh_T = self.W_hh.T
         for t in range(T):
             net = h[t + 1]
-            net += h[t] @ W_hh_T
+            net += self.recur(h[t])
             activate_inplace(self.activation, net, self.slope, None if q is None else q[t])
 
     def propagate(self, t: int, dh: np.ndarray, dc: np.ndarray | None = None):
@@ -43,7 +50,15 @@ class RNNCell:
         """
         q = None if self.q is None else self.q[t - 1]
         delta = dh * derivative(self.activation, self.h[t], self.slope, q)  # dL/dnet_t = dL/dh_t * f'(net_t)
-        return delta @ self.W_hh, None, delta, delta
+        return self.recur_back(delta), None, delta, delta
+
+    def recur(self, h: np.ndarray) -> np.ndarray:
+        """The recurrent part of net_t: h_{t-1} W_hh^T."""
+        return h @ self.W_hh.T
+
+    def recur_back(self, delta: np.ndarray) -> np.ndarray:
+        """dL/dh_{t-1} from dL/dnet_t through the recurrent part: delta W_hh."""
+        return delta @ self.W_hh
 
     def transitions(self, lo: int, hi: int):
         """What the records show about transitions lo..hi-1, from the forward pass.
@@ -54,5 +69,5 @@ class RNNCell:
         """
         q = None if self.q is None else self.q[lo - 1 : hi - 1]
         fp = derivative(self.activation, self.h[lo:hi], self.slope, q)
-        saturation = np.mean(fp < 0.05 * self.gamma, axis=(1, 2))
+        saturation = np.mean(fp < SATURATED * self.gamma, axis=(1, 2))
         return None, fp, saturation, np.full(hi - lo, np.nan)
