@@ -95,21 +95,16 @@ class RunningGradients:
     """Accumulate stage, term by term: the gradients so far are complete after
     every step, so the records can show each term and the running norm."""
 
-    def __init__(self, params: dict[str, np.ndarray], head_grads: dict[str, np.ndarray]):
+    def __init__(self, params: dict[str, np.ndarray], head_grads: dict[str, np.ndarray], cell):
+        self.cell = cell
         self.grads = {name: np.zeros_like(p) for name, p in params.items()}
         self.grads.update({name: g.copy() for name, g in head_grads.items()})
         self.head_norms = [l2(g) for g in head_grads.values()]
         self.term = np.empty_like(params["weight_hh_l0"])
 
     def add(self, t: int, d_ih, d_hh, x_prev, h_prev) -> float:
-        """SPEC 1: dW += delta^T h_{t-1} for each weight, db += sum of delta; returns ||dW_hh term||_F."""
-        g = self.grads
-        np.matmul(d_hh.T, h_prev, out=self.term)
-        g["weight_hh_l0"] += self.term
-        g["weight_ih_l0"] += d_ih.T @ x_prev
-        g["bias_ih_l0"] += d_ih.sum(axis=0)
-        g["bias_hh_l0"] += d_hh.sum(axis=0)
-        return l2(self.term)
+        """Transition t's terms, as the cell gives them (SPEC 1: dW += delta^T h_{t-1}); returns ||dW_hh term||_F."""
+        return l2(self.cell.accumulate(self.grads, d_ih, d_hh, x_prev, h_prev, self.term))
 
     def norm(self) -> float:
         """The global norm of the parameter gradients so far."""
@@ -142,12 +137,7 @@ class StackedGradients:
         x = self.trace.inputs.reshape(T * N, -1)
         d_ih = self.d_ih.reshape(T * N, GH)
         d_hh = d_ih if self.d_hh is None else self.d_hh.reshape(T * N, GH)
-        grads = {
-            "weight_ih_l0": d_ih.T @ x,
-            "weight_hh_l0": d_hh.T @ h,
-            "bias_ih_l0": d_ih.sum(axis=0),
-            "bias_hh_l0": d_hh.sum(axis=0),
-        }
+        grads = self.trace.cell.accumulate_all(d_ih, d_hh, x, h)
         grads.update({name: g.copy() for name, g in self.head_grads.items()})
         return {name: grads[name] for name in self.params}
 

@@ -75,7 +75,7 @@ class Run:
         self.k = 0
         self.done = False
         self.records = Records(self.T)
-        self._accumulated = RunningGradients(self.params, self.trace.head_grads)
+        self._accumulated = RunningGradients(self.params, self.trace.head_grads, self.cell)
         self.grads = self._accumulated.grads
         self.grads_raw = None
         self._back = Backward(self.model, self.trace, self._accumulated, self.clip_rule)

@@ -62,7 +62,7 @@ def test_an_update_in_place_leaves_nothing_stale():
     # A backward pass over the old forward trace would mix old activations with new weights.
     from engine.backward import Backward, RunningGradients
 
-    back = Backward(model, old, RunningGradients(model.params, old.head_grads), None)
+    back = Backward(model, old, RunningGradients(model.params, old.head_grads, old.cell), None)
     with pytest.raises(StaleTrace):
         back.step()
     # A fresh run on the updated model is the run on those parameters from scratch.
