@@ -204,6 +204,8 @@ def _expected_recurrent(found: dict[str, tuple], shapes: dict[str, tuple[int, ..
     weight_hh_l0 itself; when that block is missing or not (G*H, H), H comes
     from the keys that agree on one (weight_ih_l0, the biases, head.weight)."""
     want = shapes["weight_hh_l0"]
+    if len(want) != 2:  # a cell whose recurrent weight is not a matrix (indrnn's vector u)
+        return want
     G = want[0] // want[1]
     if "weight_hh_l0" in found and _is_recurrent(found["weight_hh_l0"][0], G):
         return want
@@ -228,9 +230,10 @@ def _problem(found: dict[str, tuple], keys, shapes: dict[str, tuple[int, ...]]) 
     hidden size, and so the other shapes, would have been read off it.
     """
     recurrent = _expected_recurrent(found, shapes)
-    G = recurrent[0] // recurrent[1]
+    matrix = len(recurrent) == 2
+    G = recurrent[0] // recurrent[1] if matrix else 1
     order = list(shapes)
-    if "weight_hh_l0" not in found or not _is_recurrent(found["weight_hh_l0"][0], G):
+    if matrix and ("weight_hh_l0" not in found or not _is_recurrent(found["weight_hh_l0"][0], G)):
         order.remove("weight_hh_l0")
         order.insert(0, "weight_hh_l0")
     for key in order:
@@ -239,7 +242,7 @@ def _problem(found: dict[str, tuple], keys, shapes: dict[str, tuple[int, ...]]) 
             return f"missing key '{key}' (expected shape {want})"
         shape, dtype = found[key]
         if shape != want:
-            hint = f" ({_CELL_FORM[G]})" if key == "weight_hh_l0" and not _is_recurrent(shape, G) else ""
+            hint = f" ({_CELL_FORM[G]})" if matrix and key == "weight_hh_l0" and not _is_recurrent(shape, G) and G in _CELL_FORM else ""
             return f"'{key}' has shape {shape}, expected {want}{hint}"
         if dtype.hasobject or dtype.kind not in "fiu":
             return f"'{key}' has dtype {printable(dtype, 60)}, expected real numbers (float or int)"

@@ -16,9 +16,10 @@ transition t maps h[t-1] to h[t], t = 1..T.
 from __future__ import annotations
 
 from .gru import GRUCell
+from .indrnn import IndRNNCell
 from .lstm import LSTMCell
 from .rnn import RNNCell
 
-CELLS = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}
+CELLS = {cell.name: cell for cell in (RNNCell, LSTMCell, GRUCell, IndRNNCell)}
 
-__all__ = ["CELLS", "GRUCell", "LSTMCell", "RNNCell"]
+__all__ = ["CELLS", "GRUCell", "IndRNNCell", "LSTMCell", "RNNCell"]
