@@ -10,6 +10,12 @@ activation and |net| up to ~40, LSTM and GRU with keep-gate bias -30 and +30)
 are held to 1e-12 relative per element, on everything the engine computes from
 the sigmoid: states, loss, parameter gradients, dL/dh_t and dL/dc_t per step,
 and the records (gradient norms, cell-gradient norms, gate means).
+
+The IndRNN cases (indrnn=true: weight_hh_l0 is the vector u, |u| from 0.5 to
+1.3, ReLU units switching on and off) come from a torch.nn.Module written in
+the generator; besides the checks every case gets, they are held to the same
+1e-12 per element on states, loss, every parameter gradient (u included),
+dL/dh_t per step and the gradient-norm records.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ MANIFEST = json.loads((FIXTURES / "cases.json").read_text())
 CASES = MANIFEST["cases"]
 PARAM_NAMES = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "head.weight", "head.bias")
 TAIL_CASES = [case for case in CASES if case.get("tails")]
+INDRNN_CASES = [case for case in CASES if case.get("indrnn")]
 TAIL_RTOL = 1e-12
 
 
@@ -61,6 +68,7 @@ def test_fixtures_are_complete_and_small():
         for loss in ("mse", "xent"):
             for loss_on in ("last", "all"):
                 assert (cell, activation, loss, loss_on) in combos
+    assert {("indrnn", "relu", "mse", "last"), ("indrnn", "tanh", "xent", "all")} <= combos
     assert sum(p.stat().st_size for p in FIXTURES.iterdir()) < 200_000
 
 
@@ -80,6 +88,11 @@ def test_fixture_shapes(case):
             assert fx[key].shape == (T + 1, N, H), key
         if case["cell"] != "rnn":
             assert fx["gate_mean"].shape == (T,)
+    if case.get("indrnn"):
+        assert fx["weight_hh_l0"].shape == (H,)
+        assert fx["weight_hh_l0"].tolist() == case["u"]
+        for key in ("h", "dh_loss"):
+            assert fx[key].shape == (T + 1, N, H), key
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
@@ -178,3 +191,56 @@ def test_sigmoid_tails_records(case):
         assert_per_element(cols["cell_norm"][:T], [np.linalg.norm(fx["dc"][T - k]) / N for k in range(1, T + 1)], "cell_norm")
     if case["cell"] != "rnn":
         assert_per_element(cols["gate_mean"][:T], fx["gate_mean"][::-1], "gate_mean")
+
+
+# -- IndRNN, per element -------------------------------------------------------------
+
+
+def test_indrnn_cases_cover_the_recurrence():
+    """|u| spread around 1 (both sides, one u < 0), ReLU units each on somewhere
+    and off somewhere and away from the kink, in the cases the brief asks for."""
+    assert {(c["activation"], c["loss"], c["loss_on"]) for c in INDRNN_CASES} >= {("relu", "mse", "last"), ("tanh", "xent", "all")}
+    for case in INDRNN_CASES:
+        u = np.abs(case["u"])
+        assert u.min() <= 0.6 and u.max() >= 1.2 and np.any(u < 1) and np.any(u > 1), case["name"]
+        assert min(case["u"]) < 0, case["name"]
+        assert case["other_max_rel_diff"] <= 2.5e-13, case["name"]
+        if case["activation"] == "relu":
+            fx = load(case)
+            on = fx["h"][1:] > 0
+            assert on.any(axis=(0, 1)).all() and (~on).any(axis=(0, 1)).all(), case["name"]
+            assert case["abs_net_range"][0] >= 1e-3, case["name"]
+
+
+@pytest.mark.parametrize("case", INDRNN_CASES, ids=[c["name"] for c in INDRNN_CASES])
+def test_indrnn_forward_loss_and_gradients_per_element(case):
+    run, fx = run_case(case)
+    assert run.cell.name == "indrnn"
+    assert_per_element(run.cell.h, fx["h"], "h_t")
+    assert_per_element(run.loss, fx["loss"], "loss")
+    for name in PARAM_NAMES:
+        assert_per_element(run.grads_raw[name], fx["grad_" + name], name)
+
+
+@pytest.mark.parametrize("case", INDRNN_CASES, ids=[c["name"] for c in INDRNN_CASES])
+def test_indrnn_step_gradients_per_element(case):
+    """dL/dh_t per element, the cell stepped back from h_T with the loss's own
+    gradient at each h_t taken from the fixture."""
+    run, fx = run_case(case)
+    cell, T = run.cell, case["T"]
+    dh = fx["dh_loss"][T]
+    assert_per_element(dh, fx["dh"][T], f"dL/dh_{T}")
+    for t in range(T, 0, -1):
+        dh, dc, _, _ = cell.propagate(t, dh)
+        assert dc is None
+        dh = dh + fx["dh_loss"][t - 1]
+        assert_per_element(dh, fx["dh"][t - 1], f"dL/dh_{t - 1}")
+
+
+@pytest.mark.parametrize("case", INDRNN_CASES, ids=[c["name"] for c in INDRNN_CASES])
+def test_indrnn_records_per_element(case):
+    """Record k's gradient norm ||dL/dh_{T-k}||_F / N and the starting norm, to 1e-12 relative."""
+    run, fx = run_case(case)
+    T, N = case["T"], case["N"]
+    assert_per_element(run.records.columns["grad_norm"][:T], [np.linalg.norm(fx["dh"][T - k]) / N for k in range(1, T + 1)], "grad_norm")
+    assert_per_element(run.start_norm, np.linalg.norm(fx["dh"][T]) / N, "start_norm")
