@@ -215,6 +215,7 @@ def test_ctrl_c_during_start_up_exits_130_quietly():
     """A real SIGINT, delivered while the engine's numpy is being imported."""
     code = (
         "import builtins, os, signal, sys\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)  # a CI runner may start us with SIGINT ignored\n"
         "real = builtins.__import__\n"
         "def spy(name, *a, **k):\n"
         "    if name == 'numpy':\n"
