@@ -291,6 +291,8 @@ def load_toml(path: str | Path, known: dict[str, Preset] | None = None) -> dict[
         if problem:
             raise ConfigError("preset_file", f"{where}: {problem}")
         pname = printable(name)
+        if name in known:
+            raise ConfigError("preset_file", f"{where}: '{pname}' is a built-in preset; a file may not replace it: choose another name (base = \"{pname}\" starts from it)")
         if not isinstance(table, dict):
             raise ConfigError("preset_file", f"{where}: '{pname}' must be a table ([{pname}]) of settings")
         unknown = sorted(k for k in table if k.replace("_", "-") not in _META | _SETTINGS)
@@ -407,7 +409,7 @@ def suggest(name: str, pool) -> str:
 
 
 def registry(preset_file: str | Path | None = None) -> dict[str, Preset]:
-    """The built-in presets plus a user's file (a user preset may shadow a built-in)."""
+    """The built-in presets plus a user's file (whose names must differ from the built-ins')."""
     presets = dict(BUILTIN)
     if preset_file:
         presets.update(load_toml(preset_file))

@@ -12,6 +12,7 @@ code 2. This module imports typer and the engine only; anything heavier
 from __future__ import annotations
 
 import re
+import signal
 import sys
 from enum import Enum
 from importlib import metadata
@@ -96,7 +97,8 @@ _PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+
 
 
 def _fail(message: str, code: int = 2) -> int:
-    typer.echo(f"{PROG}: error: {printable(message)}", err=True)
+    # print(), not typer.echo: the stream's ASCII fallback (tui/entry.py) applies
+    print(f"{PROG}: error: {printable(message)}", file=sys.stderr)
     return code
 
 
@@ -317,6 +319,17 @@ class _OutputFile:
             self.temp = None
 
 
+def _stop_cleanly_on(*signals) -> None:
+    """`kill` or a closed terminal ends a headless run as Ctrl-C does: the
+    cleanup runs (no half-written --output), the exit code is 128 + the signal."""
+
+    def stop(signum, _frame):
+        raise SystemExit(128 + signum)
+
+    for sig in signals:
+        signal.signal(sig, stop)
+
+
 def _reader_gone() -> int:
     """stdout's reader went away (`bptt-lab run ... | head -1`): stop quietly.
 
@@ -389,6 +402,7 @@ def run_command(
         chosen, config = resolve(preset, preset_file, given)
     except ConfigError as exc:
         raise UsageError(config_error_text(exc)) from None
+    _stop_cleanly_on(signal.SIGTERM, signal.SIGHUP)  # like Ctrl-C: no temporary file left behind
     target = _OutputFile(output, force) if output is not None else None
     progress = report.Progress()
     try:

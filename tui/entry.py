@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import codecs
 import errno
+import io
 import os
 import sys
 
@@ -56,10 +57,38 @@ class _Closed:
         pass
 
 
+class _WholeWrites(io.FileIO):
+    """A file descriptor whose every write is complete or an error. CPython's
+    buffered writer drops the rest of a short write (a full disk, a file-size
+    limit) without a word, so `bptt-lab run > file` could end with exit 0 and
+    a truncated file; here a short write is retried, and the retry's error
+    (ENOSPC, EFBIG, EPIPE) is raised."""
+
+    def write(self, data) -> int:
+        view, done = memoryview(data), 0
+        while done < len(view):
+            done += super().write(view[done:])
+        return done
+
+
+def _whole_writes(stream):
+    """`stream` (a text file on a descriptor) rebuilt over _WholeWrites."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return stream  # not a real descriptor (a test's stand-in)
+    raw = _WholeWrites(fd, "w", closefd=False)
+    return io.TextIOWrapper(io.BufferedWriter(raw), encoding=stream.encoding, errors=stream.errors, line_buffering=stream.line_buffering)
+
+
 def prepare_streams() -> None:
-    """Make the standard streams safe to use: closed ones stand in, narrow encodings fall back."""
+    """Make the standard streams safe to use: closed ones stand in, every
+    write to stdout is whole or an error, narrow encodings fall back."""
     if sys.stdout is None:
         sys.stdout = _Closed("output")
+    else:
+        sys.stdout.flush()
+        sys.stdout = _whole_writes(sys.stdout)
     if sys.stdin is None:
         sys.stdin = _Closed("input")
     if sys.stderr is None:
@@ -78,21 +107,40 @@ def main() -> None:
         prepare_streams()
         from .cli import main as run_cli
 
-        run_cli()
+        try:
+            run_cli()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code
+        _flush_stdout()
+        sys.exit(code)
     except KeyboardInterrupt:
         sys.exit(130)
     except BrokenPipeError:
-        # Nobody reads any more: point stdout at /dev/null so Python's final
-        # flush has nowhere to fail, and exit as a shell reports SIGPIPE.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
-        sys.exit(141)
+        _drop_stdout()  # nobody reads any more
+        sys.exit(141)  # as a shell reports SIGPIPE
     except OSError as exc:
         if exc.errno == errno.EBADF:
             message = f"{exc.strerror}: nothing to write to (bptt-lab run can write to a file with --output FILE)"
         else:
             message = f"cannot write the output: {exc.strerror or exc}"
         print(f"{PROG}: error: {message}", file=sys.stderr)
+        _drop_stdout()
         sys.exit(2)
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null: what is still buffered has nowhere to go, and
+    Python's own flush at exit must not fail a second time."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    except OSError:
+        pass
+
+
+def _flush_stdout() -> None:
+    """Write out what is still buffered for stdout while an error can still be reported."""
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

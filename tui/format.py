@@ -74,29 +74,31 @@ def status_tag(record: StepRecord) -> str:
 def verdict(summary: dict) -> str:
     """The sufficient condition for vanishing (Pascanu, Mikolov and Bengio), in words.
 
-    The product is shown with as many digits as it takes for the printed
-    number to sit on the same side of 1 as the true one (0.9996 is never
-    printed as "1 < 1"); exactly 1 is the boundary."""
+    Each number is shown with as many digits as it takes to sit on the same
+    side of its threshold as the true value (sigma_max beside 1/gamma, the
+    product beside 1): 0.9996 never reads "1 < 1", and sigma_max = 3.99996
+    with gamma = 1/4 never reads "4·1/4 < 1". A product within round-off of 1
+    is the boundary."""
     product = summary.get("sigma_gamma")
     if product is None:
         return "gated cell: the bound sigma_max·gamma does not apply (watch the gates)"
-    gamma = summary["gamma"]
+    gamma, sigma = summary["gamma"], summary["sigma_max"]
     g = "1/4" if gamma == 0.25 else num(gamma)
-    digits = _digits_beside_one(product)
-    lhs = f"sigma_max·gamma = {num(summary['sigma_max'], digits)}·{g} = {num(product, digits)}"
-    if product == 1.0:
-        return f"{lhs}, exactly the boundary: vanishing is not guaranteed"
+    if abs(product - 1.0) <= 1e-12:
+        return f"sigma_max·gamma = {num(1 / gamma)}·{g} = 1 to round-off, the boundary: vanishing is not guaranteed"
+    digits = max(_digits_beside(product, 1.0), _digits_beside(sigma, 1.0 / gamma))
+    lhs = f"sigma_max·gamma = {num(sigma, digits)}·{g} = {num(product, digits)}"
     if product < 1:
         return f"{lhs} < 1: vanishing is guaranteed"
     return f"{lhs} > 1: vanishing is not guaranteed"
 
 
-def _digits_beside_one(x: float) -> int:
+def _digits_beside(x: float, pivot: float) -> int:
     """The fewest significant digits (at least 3) with which `num(x)` reads as
-    below, above or equal to 1 exactly as x is."""
+    below or above `pivot` exactly as x is."""
     for digits in range(3, 18):
         shown = float(num(x, digits))
-        if (shown < 1) == (x < 1) and (shown > 1) == (x > 1):
+        if (shown < pivot) == (x < pivot) and (shown > pivot) == (x > pivot):
             return digits
     return 17
 

@@ -231,3 +231,45 @@ def test_ctrl_c_during_start_up_exits_130_quietly():
     assert done.returncode == 130, done
     assert b"Traceback" not in done.stderr and b"KeyboardInterrupt" not in done.stderr
     assert done.stdout == b""
+
+
+# -- output that cannot be written whole --------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+def test_a_short_write_to_stdout_is_an_error_not_a_truncated_file(tmp_path, fmt):
+    """A file-size limit (or a full disk) cuts a write short: CPython's buffered
+    stdout would drop the rest and exit 0; the command must say so and exit 2."""
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
+
+    with open(tmp_path / "out.txt", "wb") as out:
+        done = subprocess.run([SCRIPT, "run", "seed-explode", "-T", "50", "-f", fmt], stdout=out, stderr=subprocess.PIPE, preexec_fn=limit, timeout=120)
+    err = done.stderr.decode()
+    assert done.returncode == 2, err
+    assert err.count("\n") == 1 and "File too large" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
+def test_kill_during_output_leaves_no_temporary_file(tmp_path, sig):
+    import signal
+    import time
+
+    target = tmp_path / "out.json"
+    proc = subprocess.Popen([SCRIPT, "run", "seed-vanish", "-T", "1000000", "-f", "json", "-o", str(target)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for _ in range(6000):  # wait (up to a minute) for the temporary file, not for a fixed time
+            if list(tmp_path.glob(".out.json.*.part")):
+                break
+            time.sleep(0.01)
+        else:
+            pytest.fail("the temporary output file never appeared")
+        proc.send_signal(getattr(signal, sig))
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + getattr(signal, sig), err
+    assert b"Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
