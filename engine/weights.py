@@ -187,6 +187,17 @@ def check_params(arrays: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...
 _CELL_FORM = {1: "an rnn cell's weight_hh_l0 is (H, H)", 3: "a gru cell's weight_hh_l0 is (3*H, H)", 4: "an lstm cell's weight_hh_l0 is (4*H, H)"}
 
 
+def _recurrent_hint(shape: tuple[int, ...], G: int) -> str:
+    """Why a weight_hh_l0 of this shape does not fit, in the cells' own words."""
+    from .cells import CELLS
+
+    if len(shape) == 2 and shape[1] >= 1 and shape[0] % shape[1] == 0:
+        theirs = [name for name, cell in CELLS.items() if len(cell.gates) == shape[0] // shape[1] and len(cell.param_shapes(1, 1)["weight_hh_l0"]) == 2]
+        if theirs:
+            return f" (the file holds the weights of a {' or '.join(theirs)} cell: choose it with --cell)"
+    return f" ({_CELL_FORM[G]})" if G in _CELL_FORM else ""
+
+
 def _is_recurrent(shape: tuple[int, ...], gates: int) -> bool:
     """Whether `shape` is (G*H, H) for G = `gates` and some H >= 1."""
     return len(shape) == 2 and shape[1] >= 1 and shape[0] == gates * shape[1]
@@ -209,6 +220,9 @@ def _expected_recurrent(found: dict[str, tuple], shapes: dict[str, tuple[int, ..
     G = want[0] // want[1]
     if "weight_hh_l0" in found and _is_recurrent(found["weight_hh_l0"][0], G):
         return want
+    shape = found["weight_hh_l0"][0] if "weight_hh_l0" in found else ()
+    if len(shape) == 2 and shape[1] >= 1 and shape[0] % shape[1] == 0 and SPEC["hidden"].low <= shape[1] <= SPEC["hidden"].high:
+        return (G * shape[1], shape[1])  # another cell's recurrent weight: its H is the columns
     votes = set()
     for key, axis, div in (("weight_ih_l0", 0, G), ("bias_ih_l0", 0, G), ("bias_hh_l0", 0, G), ("head.weight", 1, 1)):
         if key in found and key in shapes and len(found[key][0]) == len(shapes[key]):
@@ -242,7 +256,7 @@ def _problem(found: dict[str, tuple], keys, shapes: dict[str, tuple[int, ...]]) 
             return f"missing key '{key}' (expected shape {want})"
         shape, dtype = found[key]
         if shape != want:
-            hint = f" ({_CELL_FORM[G]})" if matrix and key == "weight_hh_l0" and not _is_recurrent(shape, G) and G in _CELL_FORM else ""
+            hint = _recurrent_hint(shape, G) if matrix and key == "weight_hh_l0" else ""
             return f"'{key}' has shape {shape}, expected {want}{hint}"
         if dtype.hasobject or dtype.kind not in "fiu":
             return f"'{key}' has dtype {printable(dtype, 60)}, expected real numbers (float or int)"

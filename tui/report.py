@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import sys
+import threading
 import time
 from types import SimpleNamespace
 
@@ -367,6 +368,7 @@ class Progress:
         self.phase_start = self.start
         self.shown = False  # this phase has said something
         self.last_draw, self.last_percent = -math.inf, -math.inf
+        self._stop_beat: threading.Event | None = None
 
     def _put(self, text: str, final: bool) -> None:
         if self.stream is None:
@@ -407,11 +409,13 @@ class Progress:
 
     def end(self, what: str) -> None:
         """The phase is done: say so (and how long it took) if it said anything."""
+        self._stop_beating()
         if self.shown or self.live:
             self._put(f"{PROG}: {what} in {duration(self.clock() - self.phase_start)}", final=True)
 
     def close(self) -> None:
         """End a progress line left in place (an interrupted phase)."""
+        self._stop_beating()
         if self.live:
             self.live = False
             try:
@@ -432,6 +436,25 @@ class Progress:
             if c.hidden > _SPECTRUM_TIMED_ABOVE:
                 what += f" and the spectrum of W_hh ({c.gates * c.hidden} x {c.hidden})"
             self.say(f"computing {what}: roughly {duration(estimate)} (scaled from a small timing)")
+            self._beat("forward pass")
+
+    def _beat(self, what: str) -> None:
+        """While a phase that cannot report its own progress runs (the forward
+        pass happens inside Run(config)), say every so often that it still runs."""
+        stop = self._stop_beat = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(_REDRAW if self.tty else _LINE_EVERY):
+                self._put(f"{PROG}: {what}: still computing, {duration(self.clock() - self.phase_start)} so far", final=False)
+
+        self._beating = threading.Thread(target=beat, name="progress-heartbeat", daemon=True)
+        self._beating.start()
+
+    def _stop_beating(self) -> None:
+        if self._stop_beat is not None:
+            self._stop_beat.set()
+            self._beating.join()  # its last line, if any, is out before the phase's end
+            self._stop_beat = None
 
     def backward(self, run) -> None:
         """Step the backward pass to the end in chunks of about 50 ms, saying how far it is."""

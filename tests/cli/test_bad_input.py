@@ -273,3 +273,29 @@ def test_kill_during_output_leaves_no_temporary_file(tmp_path, sig):
     assert proc.returncode == 128 + getattr(signal, sig), err
     assert b"Traceback" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_long_forward_pass_is_never_silent(monkeypatch):
+    """The forward pass runs inside Run(config) and cannot count its steps: while it
+    runs, a line says it still does (every 30 s without a terminal; here 10 ms)."""
+    import io
+    import time
+
+    from tui import report
+
+    monkeypatch.setattr(report, "_LINE_EVERY", 0.01)
+    err = io.StringIO()
+    progress = report.Progress(stream=err, after=0.0)
+    progress.begin()
+    progress._beat("forward pass")
+    for _ in range(1000):  # up to 10 s for two heartbeats, however busy the machine
+        if err.getvalue().count("still computing") >= 2:
+            break
+        time.sleep(0.01)
+    progress.end("forward pass done")
+    lines = err.getvalue().splitlines()
+    assert sum("forward pass: still computing" in x for x in lines) >= 2
+    assert lines[-1].startswith("bptt-lab: forward pass done in")
+    quiet = len(err.getvalue())
+    time.sleep(0.05)
+    assert len(err.getvalue()) == quiet  # the heartbeat stopped with the phase

@@ -236,7 +236,17 @@ def test_rnn_weights_in_an_lstm_run_blame_the_recurrent_weight(tmp_path):
     path = tmp_path / "w.npz"
     np.savez(path, **rnn_params(5, 4, K=2))
     msg = load_error(Config(cell="lstm", hidden=5, batch=2, steps=4), path)
-    assert "'weight_hh_l0' has shape (5, 5), expected (20, 5) (an lstm cell's weight_hh_l0 is (4*H, H))" in msg
+    assert "'weight_hh_l0' has shape (5, 5), expected (20, 5) (the file holds the weights of a rnn cell: choose it with --cell)" in msg
+
+
+def test_gru_weights_in_an_lstm_run_say_which_cell_they_are(tmp_path):
+    """The file's H is weight_hh_l0's column count (4), not the row count of another key."""
+    path = tmp_path / "w.npz"
+    params = rnn_params(4, 3, K=2)
+    params.update(weight_ih_l0=np.zeros((12, 3)), weight_hh_l0=np.zeros((12, 4)), bias_ih_l0=np.zeros(12), bias_hh_l0=np.zeros(12))
+    np.savez(path, **params)
+    msg = load_error(Config(cell="lstm", hidden=4, batch=2, steps=4, input_size=3), path)
+    assert "'weight_hh_l0' has shape (12, 4), expected (16, 4) (the file holds the weights of a gru cell: choose it with --cell)" in msg
 
 
 def test_a_square_recurrent_weight_sizes_the_others(tmp_path):
