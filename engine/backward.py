@@ -115,31 +115,49 @@ class RunningGradients:
 
 
 class StackedGradients:
-    """Accumulate stage, deferred: each step's dL/dnet is kept, and each weight
-    gradient is one matmul over all steps at the end (the lean path)."""
+    """Accumulate stage, deferred: the steps' dL/dnet are kept a chunk at a
+    time, and each weight gradient grows by one matmul per chunk (the lean
+    path). A chunk, not the whole pass: a (T, N, G*H) buffer would cost more
+    in fresh memory than the matmuls it saves."""
+
+    CHUNK = 64  # steps per matmul
 
     def __init__(self, params: dict[str, np.ndarray], head_grads: dict[str, np.ndarray], trace: Trace):
-        T, N, _ = trace.inputs.shape
-        self.params, self.head_grads, self.trace = params, head_grads, trace
-        self.d_ih = np.zeros((T, N, params["weight_hh_l0"].shape[0]))
-        self.d_hh = None  # kept only for a cell whose two sides differ (gru)
+        N, GH = trace.inputs.shape[1], params["weight_hh_l0"].shape[0]
+        self.params, self.trace = params, trace
+        self.grads = {name: np.zeros_like(p) for name, p in params.items()}
+        self.grads.update({name: g.copy() for name, g in head_grads.items()})
+        self.d_ih = np.empty((self.CHUNK, N, GH))
+        self.d_hh = np.empty_like(self.d_ih)
+        self.split = False  # whether the two sides ever differed (gru)
+        self.steps: list[int] = []
 
     def add(self, t: int, d_ih, d_hh, x_prev, h_prev) -> None:
-        self.d_ih[t - 1] = d_ih
-        if d_hh is not d_ih and self.d_hh is None:
-            self.d_hh = self.d_ih.copy()  # the steps so far had one dL/dnet for both sides
-        if self.d_hh is not None:
-            self.d_hh[t - 1] = d_hh
+        j = len(self.steps)
+        self.d_ih[j] = d_ih
+        self.d_hh[j] = d_hh
+        self.split = self.split or d_hh is not d_ih
+        self.steps.append(t)
+        if j + 1 == self.CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        n = len(self.steps)
+        if not n:
+            return
+        t = np.array(self.steps) - 1  # h_{t-1} and x_{t-1} of each transition t
+        N, GH = self.d_ih.shape[1:]
+        x = self.trace.inputs[t].reshape(n * N, -1)
+        h = self.trace.cell.h[t].reshape(n * N, -1)
+        d_ih = self.d_ih[:n].reshape(n * N, GH)
+        d_hh = self.d_hh[:n].reshape(n * N, GH) if self.split else d_ih
+        for name, term in self.trace.cell.accumulate_all(d_ih, d_hh, x, h).items():
+            self.grads[name] += term
+        self.steps.clear()
 
     def finish(self) -> dict[str, np.ndarray]:
-        T, N, GH = self.d_ih.shape
-        h = self.trace.cell.h[:-1].reshape(T * N, -1)
-        x = self.trace.inputs.reshape(T * N, -1)
-        d_ih = self.d_ih.reshape(T * N, GH)
-        d_hh = d_ih if self.d_hh is None else self.d_hh.reshape(T * N, GH)
-        grads = self.trace.cell.accumulate_all(d_ih, d_hh, x, h)
-        grads.update({name: g.copy() for name, g in self.head_grads.items()})
-        return {name: grads[name] for name in self.params}
+        self._flush()
+        return self.grads
 
 
 @dataclass
