@@ -34,23 +34,34 @@ class GRUCell(Cell):
         self.b_hh = params["bias_hh_l0"]
 
     def forward(self, x: np.ndarray) -> None:
+        """x: (T, N, D). In place, with one buffer per quantity: the input side of
+        every step in one matmul, whose r, z block then becomes net_rz."""
         T, N, _ = x.shape
         H = self.W_hh.shape[1]
-        drive = x @ self.W_ih.T + self.b_ih
-        self.h = np.zeros((T + 1, N, H))
-        self.net_rz = np.empty((T, N, 2 * H))
+        H2 = 2 * H
+        drive = np.matmul(x, self.W_ih.T)  # (T, N, 3H): x W_ih^T + b_ih for every step
+        drive += self.b_ih
+        h = self.h = np.empty((T + 1, N, H))
+        h[0] = 0.0
+        self.net_rz = drive[:, :, :H2]  # r, z pre-activations once the recurrent part is added
         self.n, self.hn = np.empty((T, N, H)), np.empty((T, N, H))
         W_hh_T = self.W_hh.T
+        rec, s, q = np.empty((N, 3 * H)), np.empty((N, H2)), np.empty((N, H2))
         for t in range(T):
-            rec = self.h[t] @ W_hh_T + self.b_hh
-            net = self.net_rz[t]
-            np.add(drive[t, :, : 2 * H], rec[:, : 2 * H], out=net)
-            s, q = sigmoid_pair(net)
-            r, z, qz = s[:, :H], s[:, H:], q[:, H:]  # qz = 1 - z
-            n = np.tanh(drive[t, :, 2 * H :] + r * rec[:, 2 * H :])
-            self.n[t], self.hn[t] = n, rec[:, 2 * H :]
+            np.matmul(h[t], W_hh_T, out=rec)
+            rec += self.b_hh
+            net = drive[t, :, :H2]
+            net += rec[:, :H2]
+            sigmoid_pair(net, out=s, complement=q)  # r, z and 1 - r, 1 - z
+            hn, n = self.hn[t], self.n[t]
+            hn[...] = rec[:, H2:]
+            np.multiply(s[:, :H], hn, out=n)  # r * (h W_hn^T + b_hn)
+            n += drive[t, :, H2:]
+            np.tanh(n, out=n)
             # (1 - z) n + z h with 1 - z = sigma(-net_z): PyTorch's n + z (h - n) loses h' where z ~ 1 and h' << n
-            self.h[t + 1] = qz * n + z * self.h[t]
+            ht = h[t + 1]
+            np.multiply(q[:, H:], n, out=ht)
+            ht += s[:, H:] * h[t]
 
     def propagate(self, t: int, dh: np.ndarray, dc: np.ndarray | None = None):
         """Backward through transition t. dh: (..., N, H) = dL/dh_t.
