@@ -215,7 +215,8 @@ def test_ctrl_c_during_start_up_exits_130_quietly():
     """A real SIGINT, delivered while the engine's numpy is being imported."""
     code = (
         "import builtins, os, signal, sys\n"
-        "signal.signal(signal.SIGINT, signal.default_int_handler)  # a CI runner may start us with SIGINT ignored\n"
+        "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # a CI runner may start us with SIGINT\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)  # blocked or ignored\n"
         "real = builtins.__import__\n"
         "def spy(name, *a, **k):\n"
         "    if name == 'numpy':\n"
@@ -258,7 +259,14 @@ def test_kill_during_output_leaves_no_temporary_file(tmp_path, sig):
     import time
 
     target = tmp_path / "out.json"
-    proc = subprocess.Popen([SCRIPT, "run", "seed-vanish", "-T", "1000000", "-f", "json", "-o", str(target)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    def as_a_shell_would():  # a test runner may start us with signals blocked or ignored
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGHUP})
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+    proc = subprocess.Popen(
+        [SCRIPT, "run", "seed-vanish", "-T", "1000000", "-f", "json", "-o", str(target)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=as_a_shell_would
+    )
     try:
         for _ in range(6000):  # wait (up to a minute) for the temporary file, not for a fixed time
             if list(tmp_path.glob(".out.json.*.part")):
