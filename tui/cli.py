@@ -11,6 +11,7 @@ code 2. This module imports typer and the engine only; anything heavier
 
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
 import sys
@@ -319,15 +320,56 @@ class _OutputFile:
             self.temp = None
 
 
-def _stop_cleanly_on(*signals) -> None:
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_STOPPED: list[int] = []  # the stop signals received during this command, in order
+
+
+_HOLDING: list[bool] = []  # inside a moment that must not be cut in two
+
+
+@contextlib.contextmanager
+def _stops_held():
+    """Hold a stop signal back for a moment that must not be cut in two (the
+    temporary output file is made and handed to its owner); one that arrived
+    meanwhile stops the run on the way out. (Masking the signal would not do:
+    the process's other threads, OpenBLAS's, may take it for Python.)"""
+    _HOLDING.append(True)
+    try:
+        yield
+    finally:
+        _HOLDING.pop()
+    _stop_if_signalled()
+
+
+@contextlib.contextmanager
+def _stopping_cleanly(*signals):
     """`kill` or a closed terminal ends a headless run as Ctrl-C does: the
-    cleanup runs (no half-written --output), the exit code is 128 + the signal."""
+    cleanup runs (no half-written --output), the exit code is 128 + the signal.
+
+    The handler raises at once, but an exception raised while compiled code
+    is importing (numpy.random's first import, say) can be swallowed there, so
+    the signal is also recorded and `_stop_if_signalled` raises again at the
+    next phase boundary. The previous handlers come back afterwards."""
 
     def stop(signum, _frame):
-        raise SystemExit(128 + signum)
+        _STOPPED.append(signum)
+        if not _HOLDING:
+            _stop_if_signalled()
 
-    for sig in signals:
-        signal.signal(sig, stop)
+    before = {sig: signal.signal(sig, stop) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+        _STOPPED.clear()
+
+
+def _stop_if_signalled() -> None:
+    if _STOPPED:
+        if _STOPPED[0] == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(128 + _STOPPED[0])
 
 
 def _reader_gone() -> int:
@@ -394,24 +436,33 @@ def run_command(
         raise UsageError("--force applies to --output FILE only")
     if plot and fmt != "table" and output is None:
         raise UsageError(f"--plot with --format {fmt} needs --output FILE (the chart would corrupt the {fmt.upper()} on stdout)")
-    from engine import Run, export
-
-    from . import report
-
     try:
         chosen, config = resolve(preset, preset_file, given)
     except ConfigError as exc:
         raise UsageError(config_error_text(exc)) from None
-    _stop_cleanly_on(signal.SIGTERM, signal.SIGHUP)  # like Ctrl-C: no temporary file left behind
-    target = _OutputFile(output, force) if output is not None else None
+    with _stopping_cleanly(*STOP_SIGNALS):  # no temporary file left behind
+        _run_to_output(config, chosen, fmt, output, force, dump, plot, all_rows)
+
+
+def _run_to_output(config, chosen, fmt: str, output, force: bool, dump: bool, plot: bool, all_rows: bool) -> None:
+    """Run, then write the output, streamed, saying how far it is on stderr."""
+    from engine import Run, export
+
+    from . import report
+
+    target = None
     progress = report.Progress()
     try:
+        with _stops_held():  # the temporary file exists only once `target` can clean it up
+            target = _OutputFile(output, force) if output is not None else None
         progress.setup(config)
+        _stop_if_signalled()
         try:
             run = Run(config)
         except ConfigError as exc:
             raise UsageError(config_error_text(exc)) from None
         progress.end("forward pass done")
+        _stop_if_signalled()
         progress.backward(run)
 
         stream = sys.stdout if target is None else target.stream
@@ -429,6 +480,7 @@ def run_command(
             if target is None:
                 stream.flush()
             else:
+                _stop_if_signalled()
                 target.commit()
         except BrokenPipeError:
             raise

@@ -307,3 +307,31 @@ def test_a_long_forward_pass_is_never_silent(monkeypatch):
     quiet = len(err.getvalue())
     time.sleep(0.05)
     assert len(err.getvalue()) == quiet  # the heartbeat stopped with the phase
+
+
+def test_a_stop_signal_swallowed_by_compiled_code_still_stops_the_run(tmp_path, monkeypatch):
+    """The handler's exception can be lost inside compiled code (it was, in
+    numpy.random's first import): the signal is recorded and raised again at the
+    next phase boundary, so the run still stops and leaves no file."""
+    import os
+    import signal
+
+    from tui import report
+
+    real_setup = report.Progress.setup
+
+    def swallowing_setup(self, config):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(1000):  # the handler runs between bytecodes, here
+                pass
+        except BaseException:  # what the compiled code did with it
+            pass
+        real_setup(self, config)
+
+    monkeypatch.setattr(report.Progress, "setup", swallowing_setup)
+    before = signal.getsignal(signal.SIGTERM)
+    result = invoke("run", "seed-explode", "-f", "json", "-o", str(tmp_path / "out.json"))
+    assert result.exit_code == 128 + signal.SIGTERM
+    assert list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) is before  # the command gives the handlers back
