@@ -73,3 +73,16 @@ def _scaled_norm(dh: np.ndarray, N: int) -> float:
     if not np.isfinite(m):
         return np.inf
     return m * (np.sqrt(np.sum((dh / m) ** 2)) / N)
+
+
+def loss_gradient(loss: str, y: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """dL/dy of one step's loss (SPEC section 7): mse, the mean over batch and
+    outputs of (y - target)^2; xent, softmax cross-entropy averaged over the batch.
+    y: (N, K); target: (N, K) for mse, (N,) class ids for xent."""
+    N, K = y.shape
+    if loss == "mse":
+        return 2 * (y - target) / (N * K)
+    p = np.exp(y - y.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    p[np.arange(N), target] -= 1
+    return p / N

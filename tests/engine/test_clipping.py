@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from engine import Config, Run
 from tests.engine.test_gradcheck import forward, independent_bptt, loss_steps, sig
-from tests.reference import section_2
+from tests.reference import loss_gradient, section_2
 
 RNN_NAMES = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 HEAD = ("head.weight", "head.bias")
@@ -99,14 +99,7 @@ def head_gradients(cfg: Config, P, hs, targets) -> dict[str, np.ndarray]:
     gV, gc = np.zeros_like(V), np.zeros_like(P["head.bias"])
     for tau in loss_steps(cfg):
         y = hs[tau] @ V.T + P["head.bias"]
-        N, K = y.shape
-        if cfg.loss == "mse":
-            dy = 2 * (y - targets[tau - 1]) / (N * K)
-        else:
-            p = np.exp(y - y.max(axis=1, keepdims=True))
-            p /= p.sum(axis=1, keepdims=True)
-            p[np.arange(N), targets[tau - 1]] -= 1
-            dy = p / N
+        dy = loss_gradient(cfg.loss, y, targets[tau - 1])
         gV += dy.T @ hs[tau]
         gc += dy.sum(axis=0)
     return {"head.weight": gV, "head.bias": gc}

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from engine import Config, Run
 from engine.presets import WIG
+from tests.reference import loss_gradient
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 ACTIVATIONS = ("tanh", "sigmoid", "relu", "leaky_relu", "linear")
@@ -366,14 +367,7 @@ def independent_bptt(cfg, P, x, targets):
             inject[tau] = np.ones_like(hs[tau])
             continue
         y = hs[tau] @ P["head.weight"].T + P["head.bias"]
-        N, K = y.shape
-        if cfg.loss == "mse":
-            dy = 2 * (y - targets[tau - 1]) / (N * K)
-        else:
-            p = np.exp(y - y.max(axis=1, keepdims=True))
-            p /= p.sum(axis=1, keepdims=True)
-            p[np.arange(N), targets[tau - 1]] -= 1
-            dy = p / N
+        dy = loss_gradient(cfg.loss, y, targets[tau - 1])
         inject[tau] = dy @ P["head.weight"]
     dh = {T: inject[T]}
     dc = {}
