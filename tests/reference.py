@@ -86,3 +86,14 @@ def loss_gradient(loss: str, y: np.ndarray, target: np.ndarray) -> np.ndarray:
     p /= p.sum(axis=1, keepdims=True)
     p[np.arange(N), target] -= 1
     return p / N
+
+
+def activation_derivative(name: str, net: np.ndarray, h: np.ndarray, slope: float) -> np.ndarray:
+    """f'(net) of SPEC section 1's activations, from net and h = f(net)."""
+    return {
+        "tanh": lambda: 1 - h**2,
+        "sigmoid": lambda: h * (1 - h),
+        "relu": lambda: (net > 0) * 1.0,
+        "leaky_relu": lambda: np.where(net > 0, 1.0, slope),
+        "linear": lambda: np.ones_like(net),
+    }[name]()

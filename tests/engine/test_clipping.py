@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from engine import Config, Run
 from tests.engine.test_gradcheck import forward, independent_bptt, loss_steps, sig
-from tests.reference import loss_gradient, section_2
+from tests.reference import activation_derivative, loss_gradient, section_2
 
 RNN_NAMES = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 HEAD = ("head.weight", "head.bias")
@@ -115,13 +115,7 @@ def transition_terms(cfg: Config, P, x, hs, cs, dh_t, dc_t, t: int) -> dict[str,
     gh = hp @ P["weight_hh_l0"].T + P["bias_hh_l0"]
     if cfg.cell == "rnn":
         net, h = gi + gh, hs[t]
-        fprime = {
-            "tanh": 1 - h**2,
-            "sigmoid": h * (1 - h),
-            "relu": (net > 0) * 1.0,
-            "leaky_relu": np.where(net > 0, 1.0, cfg.leaky_slope),
-            "linear": np.ones_like(net),
-        }[cfg.activation]
+        fprime = activation_derivative(cfg.activation, net, h, cfg.leaky_slope)
         d_ih = d_hh = dh_t * fprime
     elif cfg.cell == "lstm":
         a = gi + gh

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from engine import Config, Run
 from engine.presets import WIG
-from tests.reference import loss_gradient
+from tests.reference import activation_derivative, loss_gradient
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 ACTIVATIONS = ("tanh", "sigmoid", "relu", "leaky_relu", "linear")
@@ -377,13 +377,7 @@ def independent_bptt(cfg, P, x, targets):
         if cfg.cell == "rnn":
             net = xt @ P["weight_ih_l0"].T + hp @ Whh.T + b
             h = act(cfg.activation, net, cfg.leaky_slope)
-            fprime = {
-                "tanh": 1 - h**2,
-                "sigmoid": h * (1 - h),
-                "relu": (net > 0) * 1.0,
-                "leaky_relu": np.where(net > 0, 1.0, cfg.leaky_slope),
-                "linear": np.ones_like(net),
-            }[cfg.activation]
+            fprime = activation_derivative(cfg.activation, net, h, cfg.leaky_slope)
             back = (dh[t] * fprime) @ Whh
         elif cfg.cell == "lstm":
             a = xt @ P["weight_ih_l0"].T + hp @ Whh.T + b
