@@ -7,9 +7,11 @@
 1. Four ways to the same float64 gradients, on rnn (tanh), lstm and gru at
    H=256, N=32, T=1000 and rnn (tanh) at H=1024, N=16, T=200, with the default
    Config otherwise (mode bptt, mse on the last step, xavier init):
-   - RECORDED: `Run(config, params, inputs, targets)` (forward pass, spectrum)
-     + `run.run()` (the stepped backward pass with its per-step records; the
-     share of sigma, saturation and gate means is timed apart);
+   - RECORDED: `Run(config, params, inputs, targets)` (forward pass) +
+     `run.advance(T)` (the stepped backward pass with its per-step records;
+     what a record shows of the forward pass alone, sigma, saturation, gate
+     mean and the bound, is computed when read, and reading it for every
+     record is timed apart, as is `run.summary()`);
    - LEAN: `engine.lean_gradients(config, params, inputs, targets)`, the
      engine's gradient-only path ("n/a" while the engine has none);
    - FLOOR: `bench/floor.py`, a minimal numpy BPTT with no records;
@@ -207,32 +209,26 @@ def floor_applies(c: Config) -> None:
         raise SystemExit(f"the floor does not implement this config: {wrong or c.cell}")
 
 
-# Where the recorded path's time goes: Run._record_transition fills sigma of each
-# transition's Jacobian, its saturation and gate mean (a chunk of 32 transitions
-# at a time, ahead of the step that records it) and copies them into the records.
-# Timed by wrapping it (one call per step: negligible overhead); n/a if the engine
-# has no such method.
-_TRANSITIONS = [0.0]
-_TRANSITION_HOOK = getattr(Run, "_record_transition", None)
-
-if _TRANSITION_HOOK is not None:
-
-    def _timed_record_transition(self, *args, **kwargs):
-        t0 = time.perf_counter()
-        _TRANSITION_HOOK(self, *args, **kwargs)
-        _TRANSITIONS[0] += time.perf_counter() - t0
-
-    Run._record_transition = _timed_record_transition
+ON_READ = ("jacobian_sigma", "saturation", "gate_mean", "bound")
 
 
-def time_recorded(config: Config, params, inputs, targets) -> tuple[float, float, Run]:
-    _TRANSITIONS[0] = 0.0
+def time_recorded(config: Config, params, inputs, targets) -> tuple[dict, Run]:
+    """RECORDED is `Run(...)` (forward pass) + stepping to the end (gradients and
+    every stepped record). What a record shows of the forward pass alone
+    (sigma of each Jacobian, saturation, gate mean, the bound) is computed when
+    read: timed apart, reading it for every record, as is `summary()` (the
+    spectrum of W_hh: SVD and eigenvalues)."""
     t0 = time.perf_counter()
     run = Run(config, params, inputs, targets)
     t1 = time.perf_counter()
-    run.run()
+    run.advance(config.steps)
     t2 = time.perf_counter()
-    return t1 - t0, t2 - t1, run
+    for name in ON_READ:
+        run.records.columns[name]
+    t3 = time.perf_counter()
+    run.summary()
+    t4 = time.perf_counter()
+    return {"forward": t1 - t0, "backward": t2 - t1, "read_all": t3 - t2, "summary": t4 - t3}, run
 
 
 def time_lean(config: Config, params, inputs, targets) -> tuple[float, float, dict]:
@@ -290,7 +286,7 @@ def bench_case(spec: tuple, quick: bool, repeats: int, peer_mod) -> dict:
     log(f"[{label}] warm-up and gradient checks")
     checks = {}
     gc.collect()
-    _, _, run = time_recorded(config, params, inputs, targets_data)
+    _, run = time_recorded(config, params, inputs, targets_data)
     if LEAN is not None:
         gc.collect()
         _, loss, grads = time_lean(config, params, inputs, targets_data)
@@ -308,15 +304,14 @@ def bench_case(spec: tuple, quick: bool, repeats: int, peer_mod) -> dict:
     del run, grads
 
     times = {w: [] for w in WAYS}
-    fwd, bwd, diag = [], [], []
+    parts = {"forward": [], "backward": [], "read_all": [], "summary": []}
     for r in range(repeats):
         gc.collect()
-        f, b, run = time_recorded(config, params, inputs, targets_data)
+        part, run = time_recorded(config, params, inputs, targets_data)
         del run
-        diag.append(_TRANSITIONS[0] if _TRANSITION_HOOK is not None else None)
-        fwd.append(f)
-        bwd.append(b)
-        times["recorded"].append(f + b)
+        for key, value in part.items():
+            parts[key].append(value)
+        times["recorded"].append(part["forward"] + part["backward"])
         if LEAN is not None:
             gc.collect()
             t, _, grads = time_lean(config, params, inputs, targets_data)
@@ -347,14 +342,10 @@ def bench_case(spec: tuple, quick: bool, repeats: int, peer_mod) -> dict:
         "torch": "ok" if peer is not None else "n/a (torch not installed)",
         "ratios": ratios,
         "targets": {k: {"target": v, "ratio": ratios[k], "met": None if ratios[k] is None else ratios[k] <= v} for k, v in targets.items()},
-        "recorded_forward_s": fwd,
-        "recorded_backward_s": bwd,
-        "recorded_forward_median_s": statistics.median(fwd),
-        "recorded_backward_median_s": statistics.median(bwd),
-        "transition_diagnostics_s": diag,
-        "transition_diagnostics_median_s": statistics.median(diag) if _TRANSITION_HOOK is not None else None,
-        "recorded_without_transition_diagnostics_over_floor": (
-            statistics.median([e - d for e, d in zip(times["recorded"], diag)]) / floor_med if _TRANSITION_HOOK is not None else None
+        "recorded_parts_s": parts,
+        "recorded_parts_median_s": {key: statistics.median(v) for key, v in parts.items()},
+        "everything_over_torch": (
+            statistics.median([sum(p) for p in zip(*parts.values())]) / medians["torch"] if medians["torch"] else None
         ),
         "gradient_checks": checks,
     }
@@ -448,16 +439,18 @@ def markdown(ctx: dict, cases: list[dict], cli: list[dict], mode: str) -> str:
             )
         lines += [
             "",
-            "Where the recorded path's time goes (medians)",
+            "Where the recorded path's time goes, and what a reader adds (medians): reading sigma, saturation, gate "
+            "mean and the bound for every record (computed on read), and `summary()` (the spectrum of W_hh)",
             "",
-            "| shape | recorded (s) | forward `Run(...)` / backward `run.run()` (s) | of which sigma, saturation, gates (s) | recorded without sigma etc. / floor |",
-            "|---|---:|---:|---:|---:|",
+            "| shape | forward `Run(...)` (s) | stepping to the end (s) | reading every record (s) | summary (s) | all of it / PyTorch |",
+            "|---|---:|---:|---:|---:|---:|",
         ]
         for c in cases:
+            p = c["recorded_parts_median_s"]
+            everything = c["everything_over_torch"]
             lines.append(
-                f"| {c['label']} | {c['medians_s']['recorded']:.3f} | {c['recorded_forward_median_s']:.3f} / {c['recorded_backward_median_s']:.3f} "
-                f"| {_s(c['transition_diagnostics_median_s'])} | "
-                + (f"{c['recorded_without_transition_diagnostics_over_floor']:.2f}x |" if _TRANSITION_HOOK is not None else "n/a |")
+                f"| {c['label']} | {p['forward']:.3f} | {p['backward']:.3f} | {p['read_all']:.3f} | {p['summary']:.3f} | "
+                + (f"{everything:.2f}x |" if everything is not None else "n/a |")
             )
         lines.append("")
     if cli:

@@ -1,7 +1,7 @@
 """What the Jacobian argument of SPEC section 1 needs measured.
 
-- `weight_spectrum`: singular values and spectral radius of W_hh (per gate
-  block for gated cells);
+- `singular_values`, `block_radii`, `weight_spectrum`: singular values and
+  spectral radius of W_hh (per gate block for gated cells);
 - `JacobianSigma`: sigma_max of the step Jacobian, largest over the batch:
   exact for H <= EXACT_MAX_H, an estimate above.
 
@@ -20,16 +20,26 @@ CHUNK = 32  # transitions per call (fewer when N * H^2 is large)
 _CHUNK_FLOATS = 2**21  # bound on a chunk's explicit Jacobians (exact mode)
 
 
-def weight_spectrum(blocks: np.ndarray, top: int = 5) -> dict:
+def singular_values(blocks: np.ndarray, top: int = 5) -> dict:
     """blocks: (G, H, H), the square gate blocks of weight_hh_l0 (`Cell.recurrent_blocks`).
-    sigma_max and the top singular values of all of them stacked (G*H, H); the
-    spectral radius of each block (for rnn: of W_hh itself)."""
+    sigma_max and the top singular values of all of them stacked (G*H, H)."""
     G, H, _ = blocks.shape
     with np.errstate(all="ignore"):
         finite = bool(np.all(np.isfinite(blocks)))
         sv = np.linalg.svd(blocks.reshape(G * H, H), compute_uv=False) if finite else np.full(H, np.nan)
-        radii = [float(np.max(np.abs(np.linalg.eigvals(b)))) if finite else float("nan") for b in blocks]
-    return {"sigma_max": float(sv[0]), "singular_values": [float(s) for s in sv[:top]], "block_radii": radii}
+    return {"sigma_max": float(sv[0]), "singular_values": [float(s) for s in sv[:top]]}
+
+
+def block_radii(blocks: np.ndarray) -> list[float]:
+    """The spectral radius of each gate block (for rnn: of W_hh itself)."""
+    with np.errstate(all="ignore"):
+        finite = bool(np.all(np.isfinite(blocks)))
+        return [float(np.max(np.abs(np.linalg.eigvals(b)))) if finite else float("nan") for b in blocks]
+
+
+def weight_spectrum(blocks: np.ndarray, top: int = 5) -> dict:
+    """Both: sigma_max, the top singular values and the block radii."""
+    return {**singular_values(blocks, top), "block_radii": block_radii(blocks)}
 
 
 class JacobianSigma:

@@ -6,7 +6,8 @@ layout and names (SPEC section 7), updated in place.
     model.spectrum()                      # derived from the parameters, on use
 
 Nothing derived from the parameters is kept past a change: `version` counts
-the changes, `spectrum()` is cached for one version only, and a forward
+the changes, what is derived (`singular_values()`, `spectrum()`) is cached for one
+version only, and a forward
 trace remembers the version it was computed with, so a backward pass over a
 trace of parameters that have since changed is refused (`StaleTrace`).
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .config import Config
-from .diagnostics import weight_spectrum
+from .diagnostics import block_radii, singular_values
 from .weights import check_params, init_params, load_npz, param_shapes
 
 
@@ -29,7 +30,7 @@ class Model:
         self.config = config
         self.params = check_params(params, param_shapes(config))
         self.version = 0
-        self._spectrum: tuple[int, dict] | None = None
+        self._derived: dict[str, tuple[int, object]] = {}  # name -> (version, value)
 
     @classmethod
     def from_config(cls, config: Config) -> Model:
@@ -46,13 +47,22 @@ class Model:
     def changed(self) -> None:
         """Say that the parameters were changed in place: what was derived from them is gone."""
         self.version += 1
-        self._spectrum = None
+        self._derived.clear()
+
+    def _derive(self, name: str, compute):
+        kept = self._derived.get(name)
+        if kept is None or kept[0] != self.version:
+            kept = self._derived[name] = (self.version, compute(self.config.cell_type.recurrent_blocks(self.params["weight_hh_l0"])))
+        return kept[1]
+
+    def singular_values(self) -> dict:
+        """sigma_max and the top singular values of W_hh (an SVD)."""
+        return self._derive("singular_values", singular_values)
 
     def spectrum(self) -> dict:
-        """sigma_max and singular values of W_hh, spectral radius of each gate block."""
-        if self._spectrum is None or self._spectrum[0] != self.version:
-            self._spectrum = (self.version, weight_spectrum(self.config.cell_type.recurrent_blocks(self.params["weight_hh_l0"])))
-        return self._spectrum[1]
+        """sigma_max and singular values of W_hh, spectral radius of each gate block
+        (the eigenvalues cost about three SVDs: computed only when asked)."""
+        return {**self.singular_values(), "block_radii": self._derive("block_radii", block_radii)}
 
     def check(self, version: int) -> None:
         if version != self.version:

@@ -41,4 +41,9 @@ def _scaled(x: np.ndarray, per: float = 1.0) -> float:
         m = float(np.max(np.abs(x))) if x.size else 0.0
         if not math.isfinite(m) or m == 0.0:
             return m if not np.any(np.isnan(x)) else math.nan
-        return (m / per) * math.sqrt(float(np.vdot(x / m, x / m)))
+        e = math.frexp(m)[1]  # scale by a power of two: exact, and the largest entry lands in [0.5, 1)
+        y = np.ldexp(x, -e)
+        try:
+            return math.ldexp(math.sqrt(float(np.vdot(y, y))) / per, e)
+        except OverflowError:  # the norm itself is past the largest float
+            return math.inf

@@ -59,13 +59,49 @@ class StepRecord:
     status: str
 
 
-class Records:
-    """Columns of length T, filled as the backward pass steps."""
+# The columns that depend on the forward pass only (what the step's transition
+# is like, and the bound): filled when read, not while stepping.
+ON_READ = ("gate_mean", "jacobian_sigma", "saturation", "bound")
 
-    def __init__(self, steps: int):
+
+class Columns(dict):
+    """The numeric columns by name. Reading one of ON_READ first fills it for
+    every record stepped so far, so the stepper never waits for them."""
+
+    def __init__(self, records: Records, fill):
+        super().__init__((name, np.full(records.steps, np.nan)) for name in NUMERIC)
+        self._records, self._fill = records, fill
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name in ON_READ:
+            self.fill(self._records.count, (name,))
+        return super().__getitem__(name)
+
+    def fill(self, count: int, names=ON_READ) -> None:
+        """Fill these ON_READ columns for records 1..count."""
+        if self._fill is not None:
+            self._fill(count, names)
+
+    def get(self, name, default=None):
+        return self[name] if name in self else default
+
+    def values(self):
+        return [self[name] for name in self]
+
+    def items(self):
+        return [(name, self[name]) for name in self]
+
+
+class Records:
+    """Columns of length T, filled as the backward pass steps.
+
+    fill(count, names), when given, fills those ON_READ columns for records 1..count.
+    """
+
+    def __init__(self, steps: int, fill=None):
         self.steps = steps
         self.count = 0
-        self.columns = {name: np.full(steps, np.nan) for name in NUMERIC}
+        self.columns = Columns(self, fill)
         self.status = np.zeros(steps, dtype=np.int8)
         self.clip_mode = np.zeros(steps, dtype=np.int8)  # index into CLIP_MODES; 0 = none
         self.clip_applied = np.zeros(steps, dtype=bool)
@@ -103,7 +139,8 @@ class Records:
         if not 1 <= k <= self.count:
             raise IndexError(f"record {k} not available (1..{self.count} recorded)")
         i = k - 1
-        values = {name: float(col[i]) for name, col in self.columns.items()}
+        self.columns.fill(k)
+        values = {name: float(col[i]) for name, col in dict.items(self.columns)}
         return StepRecord(k=k, t=self.steps - k, clip=self.clip(k), status=STATUSES[self.status[i]], **values)
 
     def __iter__(self):

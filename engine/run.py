@@ -28,7 +28,7 @@ from .diagnostics import JacobianSigma
 from .forward import forward
 from .model import Model
 from .norms import norm as l2
-from .records import STATUSES, ClipEvent, Records
+from .records import ON_READ, STATUSES, ClipEvent, Records
 from .seeding import streams
 
 OK, VANISHING, EXPLODING, OVERFLOW, TRUNCATED = range(len(STATUSES))
@@ -56,15 +56,13 @@ class Run:
         self.T, self.N, self.H = c.steps, c.batch, c.hidden
         self.cell, self.loss = self.trace.cell, self.trace.loss
         self.forward_overflow = self.trace.overflow_t
-        self.spectrum = self.model.spectrum()
-        self.jacobian = JacobianSigma(c.cell_type.recurrent_blocks(self.params["weight_hh_l0"]), c.batch, streams(c.seed)["probe"])
-        # What the records show about each transition (sigma of its Jacobian,
-        # saturation, gate mean) depends on the forward pass only: filled a chunk
-        # at a time just ahead of the backward step that records it, kept across reset().
-        self._sigma, self._saturation, self._gate = (np.full(self.T, np.nan) for _ in range(3))
-        self._known_from = self.T + 1  # transitions >= this are filled
-        gamma = c.gamma
-        self.bound_factor = self.spectrum["sigma_max"] * gamma if gamma is not None else None
+        # What the records show that depends on the forward pass only (sigma of
+        # each transition's Jacobian, its saturation and gate mean, the bound):
+        # computed a chunk at a time when a record is read, by record, kept across reset().
+        self._on_read = {name: np.full(self.T, np.nan) for name in ON_READ}
+        self._known = 0  # records 1.._known have sigma, saturation and gate mean
+        self._bounded = 0  # records 1.._bounded have the bound
+        self._jacobian: JacobianSigma | None = None
         self.clip_rule = make_rule(c.clip, c.clip_threshold)
         self.reset()
 
@@ -74,7 +72,8 @@ class Run:
         """Start the backward pass over; the forward pass is kept."""
         self.k = 0
         self.done = False
-        self.records = Records(self.T)
+        self.records = Records(self.T, self._fill_on_read)
+        self._filled = dict.fromkeys(ON_READ, 0)  # records 1..n have the column copied in
         self._accumulated = RunningGradients(self.params, self.trace.head_grads, self.cell)
         self.grads = self._accumulated.grads
         self.grads_raw = None
@@ -82,7 +81,6 @@ class Run:
         with np.errstate(all="ignore"):
             self.start_norm = l2(self.trace.injection[self.T], self.N)
         self._prev_norm = self.start_norm
-        self._bound = self.start_norm
         self._param_norm = self._accumulated.norm()
         self.clip_count = 0  # applied clip events so far
         self._crossed = False
@@ -132,12 +130,6 @@ class Run:
         if step.total_c is not None:
             # dL/dc_s in full: the carried path through c_{s+1} plus the path through h_s = o_s tanh(c_s).
             cols["cell_norm"][i] = l2(self.cell.cell_gradient(step.t - 1, step.total, step.total_c), self.N)
-        self._record_transition(step.t, i)
-        if self.bound_factor is not None:
-            # Pascanu, Mikolov and Bengio: each Jacobian has norm <= sigma_max(W) * gamma;
-            # a loss at step s adds its own gradient (triangle inequality).
-            self._bound = self.bound_factor * self._bound + (l2(step.injected, self.N) if step.injected is not None else 0.0)
-            cols["bound"][i] = self._bound
         self.records.status[i] = self._status(step.norm, self._param_norm, step.cut)
         self.records.count = self.k = k
 
@@ -154,20 +146,66 @@ class Run:
                 self._crossed = True
                 self.records.set_clip(step.k, ClipEvent(rule.name, measure, None, None, applied=False))
 
-    def _record_transition(self, t: int, i: int) -> None:
-        """sigma of transition t's Jacobian, its saturation and gate mean, filled a chunk ahead."""
-        if t < self._known_from:
-            lo, hi = max(1, t - self.jacobian.chunk + 1), t + 1
+    # -- what depends on the forward pass only: filled when read -----------------
+
+    @property
+    def spectrum(self) -> dict:
+        """sigma_max and singular values of W_hh, spectral radius of each gate block."""
+        return self.model.spectrum()
+
+    @property
+    def bound_factor(self) -> float | None:
+        """sigma_max(W_hh) * gamma: the bound's factor per step (None for gated cells)."""
+        gamma = self.config.gamma
+        return self.model.singular_values()["sigma_max"] * gamma if gamma is not None else None
+
+    @property
+    def jacobian(self) -> JacobianSigma:
+        """sigma_max of the step Jacobians (exact for small H, an estimate above)."""
+        if self._jacobian is None:
+            c = self.config
+            self._jacobian = JacobianSigma(c.cell_type.recurrent_blocks(self.params["weight_hh_l0"]), c.batch, streams(c.seed)["probe"])
+        return self._jacobian
+
+    def _fill_on_read(self, count: int, names) -> None:
+        """Records 1..count get these columns of what depends on the forward pass only."""
+        for name in names:
+            filled = self._filled[name]
+            if count <= filled:
+                continue
+            with np.errstate(all="ignore"):
+                self._bound_to(count) if name == "bound" else self._transitions_to(count)
+            # the raw array: reading through the columns would fill again
+            dict.__getitem__(self.records.columns, name)[filled:count] = self._on_read[name][filled:count]
+            self._filled[name] = count
+
+    def _transitions_to(self, count: int) -> None:
+        """sigma of each record's transition's Jacobian, its saturation and gate
+        mean. Computed in fixed chunks from transition T down (the estimate
+        carries a start vector from chunk to chunk), so the numbers do not
+        depend on when they are read."""
+        while self._known < count:
+            hi = self.T - self._known + 1  # transitions lo..hi-1 are records T-hi+2..T-lo+1
+            lo = max(1, hi - self.jacobian.chunk)
             e, A, saturation, gate = self.cell.transitions(lo, hi)
-            chunk = slice(lo - 1, hi - 1)
-            self._sigma[chunk] = self.jacobian(e, A)
-            self._saturation[chunk] = saturation
-            self._gate[chunk] = gate
-            self._known_from = lo
-        cols = self.records.columns
-        cols["gate_mean"][i] = self._gate[t - 1]
-        cols["jacobian_sigma"][i] = self._sigma[t - 1]
-        cols["saturation"][i] = self._saturation[t - 1]
+            done = slice(self.T - hi + 1, self.T - lo + 1)
+            for name, values in (("gate_mean", gate), ("jacobian_sigma", self.jacobian(e, A)), ("saturation", saturation)):
+                self._on_read[name][done] = values[::-1]
+            self._known = self.T - lo + 1
+
+    def _bound_to(self, count: int) -> None:
+        """Pascanu, Mikolov and Bengio: each Jacobian has norm <= sigma_max(W) * gamma;
+        a loss at step s = T - k adds its own gradient (triangle inequality)."""
+        factor = self.bound_factor if self._bounded < count else None
+        if factor is None:
+            return
+        bound = self._on_read["bound"]
+        value = bound[self._bounded - 1] if self._bounded else self.start_norm
+        for i in range(self._bounded, count):
+            injected = self.trace.injection.get(self.T - i - 1) if i + 1 < self.T else None
+            value = factor * value + (l2(injected, self.N) if injected is not None else 0.0)
+            bound[i] = value
+        self._bounded = count
 
     def _status(self, norm: float, param_norm: float, cut: bool) -> int:
         if not (math.isfinite(norm) and math.isfinite(param_norm)):

@@ -113,3 +113,49 @@ def test_a_run_still_offers_one_step_at_a_time_with_the_lean_numbers_at_the_end(
     loss, raw = lean_gradients(config, {k: v.copy() for k, v in run.params.items()}, run.inputs, run.targets)
     for name in raw:
         assert close(raw[name], run.grads_raw[name], 1e-13), name
+
+
+@pytest.mark.parametrize("cell, hidden", [("rnn", 48), ("lstm", 40), ("gru", 6)])
+def test_what_a_record_shows_of_its_transition_is_the_same_whenever_it_is_read(cell, hidden):
+    """sigma, saturation and gate mean are computed when read (so stepping never
+    waits for them); read step by step, at the end, or after a reset, they are
+    the same numbers, and a record not yet stepped shows none."""
+    config = Config(cell=cell, hidden=hidden, batch=3, steps=150, seed=5)
+    names = ("jacobian_sigma", "saturation", "gate_mean")
+    stepwise = Run(config)
+    seen = {name: [] for name in names}
+    for _ in range(config.steps):
+        record = stepwise.step()
+        for name in names:
+            seen[name].append(getattr(record, name))
+    at_end = Run(config)
+    at_end.advance(70)
+    assert np.isnan(at_end.records.columns["jacobian_sigma"][70:]).all()  # not stepped: nothing to show
+    at_end.run()
+    for name in names:
+        np.testing.assert_array_equal(at_end.records.columns[name], np.array(seen[name]), err_msg=name)
+    at_end.reset()
+    at_end.advance(40)
+    np.testing.assert_array_equal(at_end.records.columns["jacobian_sigma"][:40], np.array(seen["jacobian_sigma"][:40]))
+    assert np.isfinite(np.array(seen["jacobian_sigma"])).all() and np.isfinite(np.array(seen["saturation"])).all()
+
+
+def test_stepping_does_not_compute_what_no_one_reads(monkeypatch):
+    import engine.model
+
+    spectra = []
+    for name in ("singular_values", "block_radii"):
+        real_one = getattr(engine.model, name)
+        monkeypatch.setattr(engine.model, name, lambda blocks, real_one=real_one, name=name: spectra.append(name) or real_one(blocks))
+    run = Run(Config(hidden=48, batch=3, steps=100, seed=5))
+    calls = []
+    real = run.cell.transitions
+    run.cell.transitions = lambda lo, hi: calls.append((lo, hi)) or real(lo, hi)
+    run.advance(100)
+    assert calls == [] and spectra == []
+    assert np.isfinite(run.records.columns["bound"]).all()
+    assert spectra == ["singular_values"] and calls == []  # the bound needs sigma_max, not the eigenvalues or the Jacobians
+    assert np.isfinite(run.records[1].jacobian_sigma)
+    assert calls == [(69, 101)]  # one chunk, from the last transition down
+    run.summary()
+    assert spectra == ["singular_values", "block_radii"]  # each once: cached for this version of the parameters
