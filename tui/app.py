@@ -1,282 +1,404 @@
 """The dashboard: watch BPTT step back through time.
 
-The engine advances on a timer (`_advance_timer`); what it records is drawn
-by a second timer a few times a second (`_redraw`), never once per step: the
-data rate is decoupled from the frame rate. Nothing here computes a gradient;
-it formats what the engine recorded.
+The panes (tui/panes/) each draw a `View` of the run; this module owns the
+run and the presenter's controls, and the panes talk to it with messages:
+
+- `ParamsForm.Changed`: the user changed a setting; the run is rebuilt;
+- `RunReady` / `RunRefused`: a run was built in a worker thread (the forward
+  pass of a large run takes seconds; the screen and the keys stay live, and
+  a progress figure shows), or could not be, and the old run stays;
+- `StepsAdvanced`: the backward pass went further; auto-pause looks here.
+
+The engine advances on a timer; what it recorded is drawn by a second timer
+a few times a second, never once per step. The screen shows records 1..shown,
+and `shown` can step back through what has been computed. Nothing here
+computes a gradient: it formats what the engine recorded.
 """
 
 from __future__ import annotations
 
-import math
+import asyncio
+import signal
 import time
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from textual import on
-from textual.app import App, ComposeResult
-from textual.command import Hit, Hits, Provider
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from rich.text import Text
-from textual.widgets import Footer, Input, Label, RichLog, Select, Static
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Footer, Static
+from textual.worker import get_current_worker
 
 from engine import Config, ConfigError, Run
-from engine.clipping import END
-from engine.config import CLIP_MODES, GROUPS, SPEC
 from engine import export
+from engine.config import CLIP_MODES
 from engine.presets import BUILTIN, DEFAULT_PRESET, Preset
+from engine.run import EXPLODING, OVERFLOW, VANISHING
 
-from .format import clip_text, num, percent, run_series, status_tag, verdict
-from .norm_chart import NormChart, Series
+from .presenter import DEFAULT_SPEED, PAUSE_KINDS, SPEEDS
+from .panes import Ghost, HeaderBar, NormChart, ParamsForm, StepLog, SummaryBar, View
 from .screens import HelpScreen, PresetPicker
 
-# Steps per second; 0 = as fast as the machine goes.
-SPEEDS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 0)
 REDRAW_HZ = 10
-LOG_LINES = 500
-LOG_FLUSH = 40  # most lines written in one frame (the log shows at most ~30)
-# The form, generated from the SPEC table: per group, (Config field, label, kind)
-# for the fields that have a form label; kind is the choices or "int"/"float".
-FORM = tuple(
-    (group, rows)
-    for group in GROUPS
-    if (rows := tuple((name, f.label, f.choices or f.kind.__name__) for name, f in SPEC.items() if f.group == group and f.label))
-)
+MAX_GHOSTS = 3
+NOTE_SECONDS = 2.5
+_STATUS_OF = {"VANISHED": VANISHING, "EXPLODED": EXPLODING, "OVERFLOW": OVERFLOW}
 
 
-class PresetCommands(Provider):
-    """The presets in the command palette (ctrl+p)."""
+class BuildCancelled(Exception):
+    """A newer build (or quitting) made this one pointless."""
 
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        app = self.app
-        for preset in BUILTIN.values():
-            score = matcher.match(f"preset {preset.name}")
-            if score > 0:
-                yield Hit(score, matcher.highlight(f"preset {preset.name}"), lambda p=preset: app.open_preset(p), help=preset.description)
+
+class RunReady(Message):
+    """A run was built: show it. `field` is the setting that asked for it, if any."""
+
+    def __init__(self, run: Run, preset: Preset, field: str | None, note: str | None) -> None:
+        super().__init__()
+        self.run, self.preset, self.field, self.note = run, preset, field, note
+
+
+class RunRefused(Message):
+    """The engine could not build a run with these settings; the old run stays."""
+
+    def __init__(self, field: str | None, message: str) -> None:
+        super().__init__()
+        self.field, self.message = field, message
+
+
+class BuildProgress(Message):
+    def __init__(self, fraction: float) -> None:
+        super().__init__()
+        self.fraction = fraction
+
+
+class StepsAdvanced(Message):
+    """Records first..last were computed just now."""
+
+    def __init__(self, first: int, last: int) -> None:
+        super().__init__()
+        self.first, self.last = first, last
 
 
 class BpttLab(App):
     CSS_PATH = "app.tcss"
-    COMMANDS = App.COMMANDS | {PresetCommands}
     TITLE = "bptt-lab"
     HORIZONTAL_BREAKPOINTS = [(0, "-too-narrow"), (60, "-narrow"), (100, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-too-short"), (16, "-short"), (30, "-tall")]
 
+    # The footer shows these in order and cuts the end on a narrow terminal:
+    # help and quit come first so they are always there.
     BINDINGS = [
-        Binding("space", "toggle_play", "play"),
-        Binding("n", "step", "step"),
-        Binding("right", "step", "step", show=False),
-        Binding("e", "to_end", "end"),
-        Binding("r", "reset", "reset"),
-        Binding("plus,equals_sign", "faster", "faster", key_display="+", show=False),
-        Binding("minus", "slower", "slower", key_display="-", show=False),
-        Binding("c", "cycle_clip", "clip"),
-        Binding("p", "pick_preset", "preset"),
-        Binding("g", "ghost", "ghost"),
-        Binding("G", "clear_ghost", "clear ghost", show=False),
-        Binding("x", "export", "export"),
-        Binding("o", "toggle_params", "params", show=False),
-        Binding("escape", "leave_field", "leave field", show=False),
         Binding("question_mark", "help", "help", key_display="?"),
         Binding("q", "quit", "quit"),
+        Binding("space", "toggle_play", "play"),
+        Binding("n,right", "step", "step", key_display="n"),
+        Binding("b,left", "step_back", "back", key_display="b"),
+        Binding("e", "to_end", "end"),
+        Binding("r", "reset", "reset"),
+        Binding("c", "cycle_clip", "clip"),
+        Binding("a", "cycle_pause", "pause at"),
+        Binding("p", "pick_preset", "preset"),
+        Binding("g", "ghost", "ghost"),
+        Binding("G", "clear_ghosts", "clear ghosts", show=False),
+        Binding("x", "export", "export"),
+        Binding("s", "screenshot", "screenshot", show=False),
+        Binding("plus,equals_sign", "faster", "faster", key_display="+", show=False),
+        Binding("minus", "slower", "slower", key_display="-", show=False),
+        Binding("o", "toggle_params", "params", show=False),
+        Binding("escape", "leave_field", "leave field", show=False),
     ]
 
-    def __init__(self, preset: Preset, config: Config | None = None, speed: int = 10, export_dir: Path | None = None):
+    def __init__(
+        self,
+        preset: Preset,
+        config: Config | None = None,
+        speed: int = DEFAULT_SPEED,
+        export_dir: Path | None = None,
+        presets: dict[str, Preset] | None = None,
+        pause_at: str | None = None,
+    ):
         super().__init__()
+        self.presets = presets or BUILTIN
         self.preset = preset
         self.config = config or preset.config
         self.speed_index = SPEEDS.index(speed) if speed in SPEEDS else 3
-        self.export_dir = export_dir or Path.cwd()
+        self.export_dir = Path(export_dir) if export_dir is not None else Path.cwd()
+        self.pause_at = pause_at
+        self.engine_run: Run | None = None
+        self.shown = 0  # records 1..shown are on screen
         self.playing = False
-        self.ghost: Series | None = None
+        self.ghosts: list[Ghost] = []
+        self.building: float | None = None  # fraction of a build's forward pass, while one runs
         self._budget = 0.0
         self._resets = 0  # names the run's current backward pass, for the chart's cache
         self._speed_before_end: int | None = None
+        self._paused_at: set[str] = set()  # kinds already paused at in this pass
         self._dirty = True
-        self._logged = 0
-        self.engine_run: Run = Run(self.config)
 
     # -- layout ---------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield Static(id="header")
+        yield HeaderBar(id="header")
         with Horizontal(id="body"):
-            with VerticalScroll(id="params"):
-                yield Static(self.preset.look_for, id="look-for")
-                for group, rows in FORM:
-                    yield Label(group, classes="group")
-                    for field, label, kind in rows:
-                        with Horizontal(classes="row"):
-                            yield Label(label, classes="name")
-                            value = getattr(self.config, field)
-                            if isinstance(kind, tuple):
-                                yield Select([(c, c) for c in kind], value=value, allow_blank=False, id=f"f-{field}", compact=True)
-                            else:
-                                yield Input(_show(value), id=f"f-{field}", compact=True, type="number" if kind == "float" else "integer")
-                yield Static("", id="form-error")
+            yield ParamsForm(self.config, self.preset.look_for, id="params")
             with Vertical(id="main"):
                 yield NormChart(id="chart")
-                yield RichLog(id="log", max_lines=LOG_LINES, auto_scroll=True, wrap=False, min_width=0)
-        yield Static(id="summary")
+                yield StepLog(id="log")
+        yield SummaryBar(id="summary")
         yield Static("Terminal too small: bptt-lab needs at least 60 x 16.", id="too-small")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        self._fill_form()
         self.set_interval(1 / REDRAW_HZ, self._redraw)
         self._advance_timer = self.set_interval(1 / 30, self._tick, pause=True)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            try:  # leave the terminal as it was found: quit through Textual, which restores it
+                loop.add_signal_handler(sig, self.exit, None, 128 + sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
+        self._build(self.config, self.preset, None, None)
         self._redraw()
 
-    # -- the run --------------------------------------------------------------------
+    # -- building a run (in a worker) ----------------------------------------------
 
-    def _start(self, config: Config, preset: Preset | None = None) -> None:
-        """Rebuild the run from a config and start over."""
-        self.engine_run = Run(config)
-        self.config = config
-        if preset is not None:
-            self.preset = preset
-            self.query_one("#look-for", Static).update(preset.look_for)
-        self._fill_form()
+    def _build(self, config: Config, preset: Preset, field: str | None, note: str | None) -> None:
+        """Build a run in a thread; the screen keeps the old one meanwhile. A newer
+        build cancels an older one (exclusive), and quitting cancels it too."""
+        self.building = 0.0
+        self._dirty = True
+        self._build_worker(config, preset, field, note)
+
+    @work(thread=True, exclusive=True, group="build")
+    def _build_worker(self, config: Config, preset: Preset, field: str | None, note: str | None) -> None:
+        worker = get_current_worker()
+        last = [0.0]
+
+        def progress(t: int, T: int) -> None:
+            if worker.is_cancelled:
+                raise BuildCancelled
+            now = time.monotonic()
+            if now - last[0] > 0.1:
+                last[0] = now
+                self.post_message(BuildProgress(t / max(T, 1)))
+
+        try:
+            run = Run(config, progress=progress)
+            run.live()  # the spectrum, computed here rather than on the first frame
+        except BuildCancelled:
+            return
+        except ConfigError as exc:
+            self.post_message(RunRefused(field, exc.message))
+            return
+        except Exception as exc:  # the engine cannot take these settings: say so, keep the old run
+            self.post_message(RunRefused(field, f"{type(exc).__name__}: {exc}"))
+            return
+        if not worker.is_cancelled:
+            self.post_message(RunReady(run, preset, field, note))
+
+    @on(BuildProgress)
+    def _build_progress(self, message: BuildProgress) -> None:
+        if self.building is not None:
+            self.building = message.fraction
+            self._dirty = True
+
+    @on(RunReady)
+    def _run_ready(self, message: RunReady) -> None:
+        run = message.run
+        preset_changed = message.preset is not self.preset
+        self.engine_run, self.config, self.preset = run, run.config, message.preset
+        self.building = None
+        form = self.query_one(ParamsForm)
+        form.fill(run.config, message.preset.look_for if preset_changed else None)
+        if preset_changed and self.ghosts:
+            self.ghosts = []
+            message.note = (message.note + "; " if message.note else "") + "ghosts cleared (a new preset)"
         self._restart()
+        if message.field is not None:
+            self.screen.set_focus(None)  # the keys are the app's again
+        if message.note:
+            self.say(message.note)
+
+    @on(RunRefused)
+    def _run_refused(self, message: RunRefused) -> None:
+        self.building = None
+        self._dirty = True
+        form = self.query_one(ParamsForm)
+        if self.engine_run is None:  # the very first run: nothing to fall back on
+            self.exit(message=f"bptt-lab: {message.message}", return_code=2)
+            return
+        form.fill(self.config)
+        form.refuse(message.field, message.message)
+        self.say(f"not applied: {message.message}", severity="warning")
+
+    def _start(self, config: Config, preset: Preset | None = None, field: str | None = None, note: str | None = None) -> None:
+        """Rebuild the run from a config (and a preset) and start over."""
+        self._build(config, preset or self.preset, field, note)
+
+    # -- the backward pass and the view of it --------------------------------------
 
     def _restart(self) -> None:
         self._resets += 1
         self.playing = False
         self._advance_timer.pause()
-        self.query_one("#log", RichLog).clear()
-        self._logged = 0
+        self.shown = 0
+        self._paused_at.clear()
         self._dirty = True
 
-    def _advance(self, steps: int) -> None:
-        """Step the engine up to `steps` times; an engine error becomes a notification."""
+    def _have_run(self) -> bool:
+        if self.engine_run is None:
+            self.say("the run is still being built")
+            return False
+        return True
+
+    def _forward(self, steps: int) -> None:
+        """Move the screen `steps` records on: through what was computed, then by
+        stepping the engine. Play pauses at the first event of the chosen kind."""
         run = self.engine_run
-        try:
-            run.advance(steps)
-        except Exception as exc:  # the app stays up whatever the engine says
-            self.playing = False
-            self._advance_timer.pause()
-            self.notify(f"engine error: {exc}", severity="error")
+        target = min(self.shown + steps, run.T)
+        if target > run.k:
+            first = run.k + 1
+            try:
+                run.advance(target - run.k)
+            except Exception as exc:  # the app stays up whatever the engine says
+                self._stop_playing()
+                self.say(f"engine error: {exc}", severity="error")
+                target = run.k
+            if run.k >= first:
+                self.post_message(StepsAdvanced(first, run.k))
+        event = self._pause_event(self.shown + 1, target)
+        if event is not None:
+            target = event
+        self.shown = target
         self._dirty = True
-        if run.done and self.playing:
-            self.playing = False
-            self._advance_timer.pause()
-        if run.done and self._speed_before_end is not None:
-            self.speed_index, self._speed_before_end = self._speed_before_end, None
+        if self.shown >= run.T or event is not None:
+            self._stop_playing()
+            if self._speed_before_end is not None and (run.done or event is not None):
+                self.speed_index, self._speed_before_end = self._speed_before_end, None
+        if event is not None:
+            self.say(f"paused at k = {event}: {self.pause_at} (a continues)")
+
+    def _pause_event(self, first: int, last: int) -> int | None:
+        """The first record in first..last of the kind play pauses at, once per pass."""
+        kind = self.pause_at
+        if kind is None or kind in self._paused_at or last < first:
+            return None
+        rec = self.engine_run.records
+        window = slice(first - 1, last)
+        hits = np.flatnonzero(rec.clip_mode[window] > 0) if kind == "CLIP" else np.flatnonzero(rec.status[window] == _STATUS_OF[kind])
+        if not hits.size:
+            return None
+        self._paused_at.add(kind)
+        return first + int(hits[0])
+
+    @on(StepsAdvanced)
+    def _steps_advanced(self, message: StepsAdvanced) -> None:
+        self._dirty = True
+
+    def _stop_playing(self) -> None:
+        self.playing = False
+        self._advance_timer.pause()
 
     def _tick(self) -> None:
+        if self.engine_run is None:
+            return
         speed = SPEEDS[self.speed_index]
         if speed == 0:
             deadline = time.perf_counter() + 0.028  # of each 33 ms tick: the rest keeps keys and frames live
-            while not self.engine_run.done and time.perf_counter() < deadline:
-                self._advance(16)
+            while self.playing and self.shown < self.engine_run.T and time.perf_counter() < deadline:
+                self._forward(64)
             return
         self._budget += speed / 30
         steps = int(self._budget)
         self._budget -= steps
         if steps:
-            self._advance(steps)
+            self._forward(steps)
 
     # -- drawing --------------------------------------------------------------------
+
+    def view(self) -> View:
+        run = self.engine_run
+        if run is None:
+            state = "building"
+        elif self.shown >= run.T:
+            state = "done"
+        else:
+            state = "playing" if self.playing else "paused"
+        speed = SPEEDS[self.speed_index]
+        return View(
+            preset=self.preset,
+            config=self.config,
+            run=run,
+            shown=self.shown,
+            state=state,
+            speed="max" if speed == 0 else f"{speed}/s",
+            pause_at=self.pause_at,
+            ghosts=list(self.ghosts),
+            building=self.building,
+        )
 
     def _redraw(self) -> None:
         if not self._dirty or not self.is_running or self._exit:
             return
         self._dirty = False
-        run, c = self.engine_run, self.config
-        self.query_one("#header", Static).update(self._header_text())
-        self._flush_log()
-        cols = run.records.columns
-        k = run.k
-        series = [Series(*s) for s in run_series(run, "braille")]
-        if self.ghost is not None:
-            series.append(self.ghost)
-        rule = run.clip_rule
-        at_end = rule is not None and rule.phase == END
-        if at_end:
-            # End-of-pass rules act on the parameter gradients: show their running norm.
-            series.append(Series("|grad| (params)", cols["param_norm"][:k], "+", "magenta"))
-        marks = np.flatnonzero(run.records.clip_mode[:k] > 0) + 1
-        marked = series[-1] if at_end else series[0]
-        # The threshold line where it compares with a drawn series: dL/dh (step) or the parameter norm (norm).
-        threshold = c.clip_threshold if rule is not None and rule.series is not None else None
-        title = f"{self.preset.name}: gradient norm per backward step" if k else f"{self.preset.name}: press space to play, n to step"
-        self.query_one(NormChart).replot(title, series, run.T, threshold, marks, token=(id(run), self._resets), marked=marked)
-        self.query_one("#summary", Static).update(self._summary_text())
+        view = self.view()
+        self.query_one(HeaderBar).show(view)
+        self.query_one(StepLog).show(view)
+        self.query_one(NormChart).show(view, token=(id(view.run), self._resets))
+        self.query_one(SummaryBar).show(view)
 
-    def _header_text(self) -> str:
-        c, run = self.config, self.engine_run
-        what = f"{c.cell}/{c.activation}" if c.cell_type.uses_activation else c.cell
-        state = "done" if run.done else ("playing" if self.playing else "paused")
-        speed = SPEEDS[self.speed_index]
-        rate = "max" if speed == 0 else f"{speed}/s"
-        extra = "".join(
-            part for part in (f" | clip {c.clip} {c.clip_threshold:g}" if c.clip != "none" else "", f" | truncate {c.truncate}" if c.truncate else "")
-        )
-        mode = " chain" if c.mode == "chain" else ""
-        return f" {self.preset.name} | {what}{mode} | H={c.hidden} N={c.batch} T={c.steps}{extra} | {state} {rate} | k {run.k}/{run.T}"
-
-    def _summary_text(self) -> str:
-        """Two lines: where the gradient is now, then the verdict of the vanishing condition."""
-        run = self.engine_run
-        s = run.live()
-        growth = run.mean_growth(last=10)
-        parts = [f"|dL/dh| {num(s['norm'], na='nan') if run.k else '-'}"]
-        parts.append(f"x{growth:.3f}/step (last 10)" if math.isfinite(growth) else "x-/step")
-        parts.append(f"clips {s['clip_events']}")
-        if s["spectral_radius"] is not None:
-            parts.append(f"radius {num(s['spectral_radius'])}")
-        parts.append(f"sigma_max {num(s['sigma_max'])}")
-        return "  ".join(parts) + "\n" + verdict(s)
-
-    def _flush_log(self) -> None:
-        """Write the records since the last frame, coloured by severity (theme colours).
-        After a long jump only the last LOG_FLUSH lines are written, with a marker."""
-        run = self.engine_run
-        if self._logged >= run.k:
-            return
-        log = self.query_one("#log", RichLog)
-        start = self._logged + 1
-        if run.k - start + 1 > LOG_FLUSH:
-            skipped = run.k - LOG_FLUSH - start + 1
-            log.write(Text(f"... {skipped} steps not listed ...", style=self.current_theme.secondary or ""))
-            start = run.k - LOG_FLUSH + 1
-        theme = self.current_theme
-        colour = {"vanishing": theme.warning, "exploding": theme.error, "overflow": theme.error, "truncated": theme.secondary}
-        for k in range(start, run.k + 1):
-            r = run.records[k]
-            style = colour.get(r.status) or (theme.accent if r.clip is not None else None)
-            log.write(Text(step_line(r, run.config.cell_type), style=style or ""))
-        self._logged = run.k
+    def say(self, text: str, severity: str = "information") -> None:
+        """A brief notification, one at a time, at the top (never over the verdict)."""
+        self.clear_notifications()
+        self.notify(text, severity=severity, timeout=NOTE_SECONDS if severity == "information" else 2 * NOTE_SECONDS)
 
     # -- actions --------------------------------------------------------------------
 
     def action_toggle_play(self) -> None:
-        if self.engine_run.done:
-            self.notify("the run is complete: r resets it")
+        if not self._have_run():
+            return
+        if self.shown >= self.engine_run.T:
+            self.say("the run is complete: r resets it, b steps back")
             return
         self.playing = not self.playing
         (self._advance_timer.resume if self.playing else self._advance_timer.pause)()
         self._dirty = True
 
     def action_step(self) -> None:
-        if self.engine_run.done:
-            self.notify("the run is complete: r resets it")
+        if not self._have_run():
             return
-        self._advance(1)
+        if self.shown >= self.engine_run.T:
+            self.say("the run is complete: r resets it, b steps back")
+            return
+        self._forward(1)
+
+    def action_step_back(self) -> None:
+        if not self._have_run():
+            return
+        self._stop_playing()
+        if self.shown == 0:
+            self.say("at the start: nothing to step back to")
+            return
+        self.shown -= 1
+        self._dirty = True
 
     def action_to_end(self) -> None:
         """Run to the end in slices, so the screen keeps updating and q still quits;
         the speed goes back to what it was when the run is complete."""
+        if not self._have_run():
+            return
         if self._speed_before_end is None:
             self._speed_before_end = self.speed_index
         self.speed_index = len(SPEEDS) - 1
-        if not self.playing and not self.engine_run.done:
+        if not self.playing and self.shown < self.engine_run.T:
             self.action_toggle_play()
 
     def action_reset(self) -> None:
+        if not self._have_run():
+            return
         self.engine_run.reset()
         self._restart()
 
@@ -289,135 +411,131 @@ class BpttLab(App):
         self._dirty = True
 
     def action_cycle_clip(self) -> None:
-        nxt = CLIP_MODES[(CLIP_MODES.index(self.config.clip) + 1) % len(CLIP_MODES)]
+        self.set_clip(CLIP_MODES[(CLIP_MODES.index(self.config.clip) + 1) % len(CLIP_MODES)])
+
+    def set_clip(self, mode: str) -> None:
         try:
-            self._start(self.config.with_overrides(clip=nxt))
+            config = self.config.with_overrides(clip=mode)
         except ConfigError as exc:
-            self.notify(str(exc), severity="error")
+            self.say(str(exc), severity="error")
             return
-        self.notify(f"clip: {nxt}" + (f" (threshold {self.config.clip_threshold:g})" if nxt != "none" else ""))
+        self._start(config, note=f"clip: {mode}" + (f" (threshold {config.clip_threshold:g})" if mode != "none" else ""))
+
+    def action_cycle_pause(self) -> None:
+        order = (None, *PAUSE_KINDS)
+        self.set_pause(order[(order.index(self.pause_at) + 1) % len(order)])
+
+    def set_pause(self, kind: str | None) -> None:
+        self.pause_at = kind
+        self._paused_at.clear()
+        self._dirty = True
+        self.say(f"play pauses at the first {kind}" if kind else "play does not pause at events")
 
     def open_preset(self, preset: Preset) -> None:
-        self._start(preset.config, preset)
-        self.notify(f"preset {preset.name}")
+        self._start(preset.config, preset, note=f"preset {preset.name}")
 
     def action_pick_preset(self) -> None:
         def chosen(name: str | None) -> None:
             if name:
-                self.open_preset(BUILTIN[name])
+                self.open_preset(self.presets[name])
 
-        self.push_screen(PresetPicker(list(BUILTIN.values())), chosen)
+        self.push_screen(PresetPicker(list(self.presets.values())), chosen)
 
     def action_ghost(self) -> None:
         run = self.engine_run
-        if run.k == 0:
-            self.notify("nothing to pin yet: step first")
+        if run is None or self.shown == 0:
+            self.say("nothing to pin yet: step first")
             return
-        c = self.config
-        label = f"ghost: {self.preset.name} {c.cell}{'' if c.clip == 'none' else ' ' + c.clip}"
-        self.ghost = Series(label, run.records.columns["grad_norm"][: run.k].copy(), "o", "gray")
+        ghost = Ghost(self.config, self.preset.name, run.records.columns["grad_norm"][: self.shown].copy())
+        self.ghosts = (self.ghosts + [ghost])[-MAX_GHOSTS:]
         self._dirty = True
-        self.notify(f"pinned {label} ({run.k} steps)")
+        self.say(f"pinned this run as a ghost ({self.shown} steps; {len(self.ghosts)} of {MAX_GHOSTS}); change a setting to compare, G clears")
 
-    def action_clear_ghost(self) -> None:
-        if self.ghost is not None:
-            self.ghost = None
+    def action_clear_ghosts(self) -> None:
+        if self.ghosts:
+            self.ghosts = []
             self._dirty = True
-            self.notify("ghost cleared")
+            self.say("ghosts cleared")
 
     def action_export(self) -> None:
+        if not self._have_run():
+            return
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         base = self.export_dir / f"bptt-lab-{self.preset.name}-{stamp}"
         try:
             Path(f"{base}.json").write_text(export.to_json(self.engine_run, preset=self.preset.name) + "\n", encoding="utf-8")
             Path(f"{base}.csv").write_text(export.to_csv(self.engine_run), encoding="utf-8")
         except OSError as exc:
-            self.notify(f"export failed: {exc}", severity="error")
+            self.say(f"export failed: {exc}", severity="error")
             return
-        self.notify(f"exported {base.name}.json and .csv ({self.engine_run.k} steps)")
+        self.say(f"exported {self.engine_run.k} steps to {base.resolve()}.json and .csv")
+
+    def action_screenshot(self) -> None:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        name = f"bptt-lab-{self.preset.name}-{stamp}.svg"
+        try:
+            path = self.save_screenshot(filename=name, path=str(self.export_dir))
+        except OSError as exc:
+            self.say(f"screenshot failed: {exc}", severity="error")
+            return
+        self.say(f"screenshot saved to {Path(path).resolve()}")
 
     def action_leave_field(self) -> None:
         """Give the keys back to the app after typing in a parameter field."""
         self.screen.set_focus(None)
 
     def action_toggle_params(self) -> None:
-        self.query_one("#params").toggle_class("hidden")
+        self.query_one(ParamsForm).toggle_class("hidden")
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.preset))
+        self.push_screen(HelpScreen(self.preset, self.engine_run.config.cell_type if self.engine_run else self.config.cell_type))
+
+    # -- the palette: every action, each clip mode and pause kind, every preset ------
+
+    def get_system_commands(self, screen):
+        for command in super().get_system_commands(screen):
+            if command.title != "Screenshot":  # Textual's writes to a Downloads folder a server may not have
+                yield command
+        yield SystemCommand("Play / pause", "Play or pause the backward pass (space)", self.action_toggle_play)
+        yield SystemCommand("Step", "One backward step (n)", self.action_step)
+        yield SystemCommand("Step back", "Show the previous record; nothing is recomputed (b)", self.action_step_back)
+        yield SystemCommand("Run to end", "Run the backward pass to the end (e)", self.action_to_end)
+        yield SystemCommand("Reset", "Start the backward pass over (r)", self.action_reset)
+        for mode in CLIP_MODES:
+            yield SystemCommand(f"Clip: {mode}", f"Rebuild the run with clip mode {mode} (c cycles)", lambda m=mode: self.set_clip(m))
+        for kind in (*PAUSE_KINDS, None):
+            yield SystemCommand(
+                f"Pause at: {kind or 'nothing'}", f"Play pauses at the first {kind} (a cycles)" if kind else "Play does not pause at events", lambda k=kind: self.set_pause(k)
+            )
+        yield SystemCommand("Ghost", "Pin this run's curve to compare with the next (g)", self.action_ghost)
+        yield SystemCommand("Clear ghosts", "Remove the pinned curves (G)", self.action_clear_ghosts)
+        yield SystemCommand("Export", f"Write the run as JSON and CSV to {self.export_dir} (x)", self.action_export)
+        yield SystemCommand("Screenshot", f"Save an SVG of the screen to {self.export_dir} (s)", self.action_screenshot)
+        yield SystemCommand("Parameters pane", "Show or hide the parameters (o)", self.action_toggle_params)
+        yield SystemCommand("Help", "What every column, symbol and key means (?)", self.action_help)
+        for preset in self.presets.values():
+            yield SystemCommand(f"Preset: {preset.name}", preset.description, lambda p=preset: self.open_preset(p))
 
     # -- the form -------------------------------------------------------------------
 
-    def _fill_form(self) -> None:
-        with self.prevent(Select.Changed, Input.Submitted):
-            for _group, rows in FORM:
-                for field, _label, kind in rows:
-                    widget = self.query_one(f"#f-{field}")
-                    value = getattr(self.config, field)
-                    if isinstance(kind, tuple):
-                        widget.value = value
-                    else:
-                        widget.value = _show(value)
-                    widget.remove_class("invalid")
-                    # A setting this run would not use is shown but greyed out, with the reason.
-                    reason = self.config.why_not(field)
-                    widget.disabled = reason is not None
-                    widget.tooltip = reason
-        self.query_one("#form-error", Static).update("")
-
-    @on(Select.Changed)
-    def _select_changed(self, event: Select.Changed) -> None:
-        self._apply(event.select.id[2:], event.value)
-
-    @on(Input.Submitted)
-    def _input_submitted(self, event: Input.Submitted) -> None:
-        field = event.input.id[2:]
-        kind = "int" if event.input.type == "integer" else "float"
-        text = event.value.strip()
-        try:
-            value = int(text) if kind == "int" else float(text)
-        except ValueError:
-            self._refuse(event.input, f"{field}: '{text}' is not {'an integer' if kind == 'int' else 'a number'}")
-            return
-        self._apply(field, value, event.input)
-
-    def _apply(self, field: str, value, widget=None) -> None:
-        widget = widget or self.query_one(f"#f-{field}")
-        widget.remove_class("invalid")
-        self.query_one("#form-error", Static).update("")
-        if getattr(self.config, field) == value:
+    @on(ParamsForm.Changed)
+    def _setting_changed(self, message: ParamsForm.Changed) -> None:
+        form = self.query_one(ParamsForm)
+        form.clear_error(message.field)
+        if getattr(self.config, message.field) == message.value:
             return
         try:
-            config = self.config.with_overrides(**{field: value})
+            config = self.config.with_overrides(**{message.field: message.value})
         except ConfigError as exc:
-            self._refuse(widget, exc.message)
+            form.refuse(message.field, exc.message)
+            self.say(f"not applied: {exc.message}", severity="warning")
             return
-        self._start(config)
-        self.screen.set_focus(None)  # the keys are the app's again
-        self.notify(f"{field} = {value}: run rebuilt")
-
-    def _refuse(self, widget, message: str) -> None:
-        widget.add_class("invalid")
-        self.query_one("#form-error", Static).update(f"not applied: {message}")
-        self.notify(f"not applied: {message}", severity="warning")
+        self._start(config, field=message.field, note=f"{message.field} = {message.value}: run rebuilt")
 
 
-def step_line(r, cell) -> str:
-    """One log line per backward step: k, t (= T - k), norm, x ratio, Jacobian sigma,
-    saturation, the keep gate's mean (cell: the cell's class), tags."""
-    line = f"{r.k:>4} {r.t:>4} {num(r.grad_norm, na='nan'):>8} x{num(r.ratio):<5} σ{num(r.jacobian_sigma):<5}{percent(r.saturation):>3}"
-    if cell.keep_gate:
-        line += f" {cell.keep_gate}{num(r.gate_mean):<5}"
-    tags = " ".join(x for x in (clip_text(r.clip, short=True), status_tag(r)) if x)
-    return line + (f" {tags}" if tags else "")
-
-
-def _show(value) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def make_app(preset_name: str = DEFAULT_PRESET, config: Config | None = None, presets: dict[str, Preset] | None = None, **kwargs) -> BpttLab:
+def make_app(
+    preset_name: str = DEFAULT_PRESET, config: Config | None = None, presets: dict[str, Preset] | None = None, **kwargs
+) -> BpttLab:
     """The app, un-run: shared by the CLI and the tests."""
     presets = presets or BUILTIN
-    preset = presets[preset_name]
-    return BpttLab(preset, config, **kwargs)
+    return BpttLab(presets[preset_name], config, presets=presets, **kwargs)

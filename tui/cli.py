@@ -12,6 +12,7 @@ code 2. This module imports typer and the engine only; anything heavier
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import signal
 import sys
@@ -29,6 +30,7 @@ from engine.presets import BUILTIN, DEFAULT_PRESET, Preset, get, registry
 from engine.weights import file_sizes
 
 from .format import printable
+from .presenter import DEFAULT_SPEED, PAUSE_KINDS, SPEEDS
 
 PROG = "bptt-lab"
 
@@ -177,9 +179,10 @@ PRESET_HELP = "Preset: " + ", ".join(BUILTIN) + ", or one from --preset-file (bp
 PresetFile = Annotated[Optional[Path], typer.Option("--preset-file", help="TOML file of extra presets (keys: the flag names).", metavar="FILE.toml", rich_help_panel=_R)]
 
 
-def resolve(preset_name: str, preset_file: Path | None, given: dict) -> tuple[Preset, cfg.Config]:
-    """The preset and the validated Config after the user's explicit overrides."""
-    presets = registry(preset_file)
+def resolve(preset_name: str, preset_file: Path | None, given: dict, presets: dict[str, Preset] | None = None) -> tuple[Preset, cfg.Config]:
+    """The preset and the validated Config after the user's explicit overrides
+    (`presets`: the registry, when the caller has read it already)."""
+    presets = presets if presets is not None else registry(preset_file)
     preset = get(preset_name, presets)
     explicit = {k: (v.value if isinstance(v, Enum) else v) for k, v in given.items() if v is not None}
     if "weights" in explicit:
@@ -509,28 +512,51 @@ def _run_to_output(config, chosen, fmt: str, output, force: bool, dump: bool, pl
 def tui_command(
     preset: Annotated[str, typer.Argument(help=PRESET_HELP, show_default=True)] = DEFAULT_PRESET,
     preset_file: PresetFile = None,
+    speed: Annotated[
+        int, typer.Option("--speed", help=f"Backward steps per second when playing: one of {', '.join(map(str, SPEEDS))} (0: as fast as it goes).", rich_help_panel=_R)
+    ] = DEFAULT_SPEED,
+    pause_at: Annotated[
+        Optional[str],
+        typer.Option("--pause-at", help=f"Play pauses at the first event of this kind: {', '.join(PAUSE_KINDS)} (the a key cycles them).", metavar="KIND", rich_help_panel=_R),
+    ] = None,
+    export_dir: Annotated[
+        Optional[Path], typer.Option("--export-dir", help="Folder for exports (x) and screenshots (s); default the current folder.", metavar="DIR", rich_help_panel=_R)
+    ] = None,
     given: dict | None = None,
 ) -> None:
     """Open the dashboard on a preset (bptt-lab alone opens the default one)."""
-    launch(preset, preset_file, given or {})
+    if speed not in SPEEDS:
+        raise UsageError(f"--speed: {speed} is not one of {', '.join(map(str, SPEEDS))}")
+    kind = pause_at.upper() if pause_at is not None else None
+    if kind is not None and kind not in PAUSE_KINDS:
+        raise UsageError(f"--pause-at: '{printable(pause_at)}' is not one of {', '.join(PAUSE_KINDS)}")
+    folder = Path.cwd() if export_dir is None else export_dir
+    if not folder.is_dir():
+        raise UsageError(f"--export-dir: '{printable(str(folder))}' is not a folder")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"--export-dir: '{printable(str(folder))}' is not writable")
+    launch(preset, preset_file, given or {}, speed=speed, pause_at=kind, export_dir=folder)
 
 
 def _has_terminal() -> bool:
     return sys.stdout.isatty() and sys.stdin.isatty()
 
 
-def launch(preset_name: str, preset_file: Path | None, given: dict) -> None:
+def launch(preset_name: str, preset_file: Path | None, given: dict, **controls) -> None:
     """Validate like `run`, then start the Textual app (imported only here)."""
     if not _has_terminal():
         raise UsageError("the dashboard needs a terminal (stdin and stdout are not both one); for headless output use: bptt-lab run PRESET")
     try:
-        preset, config = resolve(preset_name, preset_file, given)
-        from .app import BpttLab
+        presets = registry(preset_file)
+        preset, config = resolve(preset_name, preset_file, given, presets)
+        from .app import make_app
 
-        app = BpttLab(preset, config)
+        app = make_app(preset.name, config, presets=presets, **controls)
     except ConfigError as exc:
         raise UsageError(config_error_text(exc)) from None
     app.run()
+    if app.return_code:
+        raise typer.Exit(app.return_code)
 
 
 @app.command("presets", cls=_StrictCommand)

@@ -37,9 +37,9 @@ class HelpScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "close")]
 
-    def __init__(self, preset: Preset):
+    def __init__(self, preset: Preset, cell=None):
         super().__init__()
-        self.preset = preset
+        self.preset, self.cell = preset, cell
 
     def compose(self) -> ComposeResult:
         keys = "\n".join(f"  {key:<10} {what}" for key, what in KEYS)

@@ -15,8 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 from textual_plotext import PlotextPlot
 
-from .downsample import bucket_minmax, log10_positive
-from .format import log_ticks
+from engine.clipping import END
+
+from ..downsample import bucket_minmax, log10_positive
+from ..format import log_ticks, run_series
+from .view import View
 
 FLOOR_EXP = -300  # zero norms are drawn here and said so
 
@@ -37,9 +40,39 @@ class NormChart(PlotextPlot):
     value never outlives the run it came from.
     """
 
+    DEFAULT_CSS = """
+    NormChart {
+        height: 1fr;
+        min-height: 8;
+    }
+    """
+
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._logs: dict = {}
+
+    def show(self, view: View, token) -> None:
+        """The run's series up to the record on screen, the ghosts, the clip marks
+        and threshold. `token` names the run's current backward pass."""
+        run, k = view.run, view.shown
+        name = view.preset.name
+        if run is None:
+            self.replot(f"{name}: building the run ...", [], view.config.steps, token=token)
+            return
+        series = [Series(label, values[:k], marker) for label, values, marker in run_series(run, "braille")]
+        for ghost in view.ghosts:
+            series.append(Series(ghost.label(view.config, name), ghost.values, "o", "gray"))
+        rule, cols = run.clip_rule, run.records.columns
+        at_end = rule is not None and rule.phase == END
+        if at_end:
+            # End-of-pass rules act on the parameter gradients: show their running norm.
+            series.append(Series("|grad| (params)", cols["param_norm"][:k], "+", "magenta"))
+        marks = np.flatnonzero(run.records.clip_mode[:k] > 0) + 1
+        marked = series[-1] if at_end else series[0]
+        # The threshold line where it compares with a drawn series: dL/dh (step) or the parameter norm (norm).
+        threshold = view.config.clip_threshold if rule is not None and rule.series is not None else None
+        title = f"{name}: gradient norm per backward step" if k else f"{name}: press space to play, n to step"
+        self.replot(title, series, run.T, threshold, marks, token=token, marked=marked)
 
     def _log10(self, token, s: Series) -> np.ndarray:
         cache = self._logs
