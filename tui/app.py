@@ -45,6 +45,9 @@ from .screens import HelpScreen, PresetPicker
 REDRAW_HZ = 10
 MAX_GHOSTS = 3
 NOTE_SECONDS = 2.5
+# At full speed each tick steps for this long; between ticks the keys and the
+# frames get their turn (a key waits at most this long).
+MAX_SPEED_SLICE = 0.045
 _STATUS_OF = {"VANISHED": VANISHING, "EXPLODED": EXPLODING, "OVERFLOW": OVERFLOW}
 
 
@@ -307,7 +310,7 @@ class BpttLab(App):
             return
         speed = SPEEDS[self.speed_index]
         if speed == 0:
-            deadline = time.perf_counter() + 0.028  # of each 33 ms tick: the rest keeps keys and frames live
+            deadline = time.perf_counter() + MAX_SPEED_SLICE
             while self.playing and self.shown < self.engine_run.T and time.perf_counter() < deadline:
                 self._forward(64)
             return

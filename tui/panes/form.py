@@ -15,10 +15,12 @@ from engine import Config
 from engine.config import GROUPS, SPEC
 
 # Per group, (Config field, label, kind) for the fields that have a form label;
-# kind is the choices or "int"/"float".
+# kind is the choices or "int"/"float". The groups a presenter changes most come
+# first, so that at 80 x 24 the clip fields are on screen without scrolling.
+FIRST = ("model", "clipping", "truncation")
 FORM = tuple(
     (group, rows)
-    for group in GROUPS
+    for group in sorted(GROUPS, key=lambda g: FIRST.index(g) if g in FIRST else len(FIRST))
     if (rows := tuple((name, f.label, f.choices or f.kind.__name__) for name, f in SPEC.items() if f.group == group and f.label))
 )
 
@@ -33,6 +35,7 @@ class ParamsForm(VerticalScroll):
         width: 30;
         border-right: solid $primary-darken-2;
         padding: 0 1;
+        scrollbar-size-vertical: 1;
     }
     ParamsForm.hidden { display: none; }
     ParamsForm > #look-for { color: $text-muted; text-style: italic; margin-bottom: 1; }
