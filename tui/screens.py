@@ -4,54 +4,225 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from rich.markup import escape
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from engine.clipping import END, RULES
+from engine.config import CLIP_MODES, Config
 from engine.presets import Preset
+from engine.records import StepRecord
+
+from . import format as _format
+from .presenter import PAUSE_KINDS
+
+HIDDEN_PATH = getattr(_format, "HIDDEN_PATH", None)  # the LSTM's hidden-path curve, where the chart draws one
+
+_DEFAULTS = Config.__dataclass_fields__
 
 
-KEYS = (
-    ("space", "play / pause the backward pass"),
-    ("n, right", "one backward step"),
-    ("e", "run to the end"),
-    ("r", "reset: start the backward pass over"),
-    ("+ / -", "faster / slower (1 step/s up to as fast as it goes)"),
-    ("c", "cycle the clip mode: none, norm, value, step, agc"),
-    ("p", "pick a preset (also in the command palette, ctrl+p)"),
-    ("g / G", "pin this run as a ghost curve, to compare / clear it"),
-    ("x", "export the run as JSON and CSV"),
-    ("o", "show / hide the parameters pane"),
-    ("tab", "move into the parameter fields (a click works too)"),
-    ("enter", "in a parameter field: apply it (the run starts over)"),
-    ("escape", "leave a parameter field, so the keys above work again"),
-    ("?", "this help"),
-    ("q", "quit"),
+def _or(words) -> str:
+    words = list(words)
+    return ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else "".join(words)
+
+
+def keys() -> list[tuple[str, str]]:
+    """Every key of the dashboard, in words (a test holds this against the app's bindings)."""
+    return [
+        ("space", "play / pause the backward pass"),
+        ("n, right", "one backward step (through steps already computed first, if you stepped back)"),
+        ("b, left", "step back: show the previous record (nothing is recomputed)"),
+        ("e", "run to the end"),
+        ("r", "reset: start the backward pass over (the same numbers again)"),
+        ("+ or =, -", "faster / slower: 1 step/s up to as fast as it goes (max)"),
+        ("c", f"cycle the clip mode: {', '.join(CLIP_MODES)} (the run is rebuilt)"),
+        ("a", f"pause at: play stops at the first {_or(PAUSE_KINDS)}; a again picks the next kind, then none"),
+        ("p", "pick a preset"),
+        ("g", "pin this run's |dL/dh| as a ghost curve (up to 3), then change a setting to compare"),
+        ("G", "(shift+g) clear the ghosts"),
+        ("x", "export the run as JSON and CSV"),
+        ("s", "save a screenshot (SVG)"),
+        ("o", "show / hide the parameters pane (hidden, the log has room for more columns)"),
+        ("tab", "move into the parameter fields (a click works too)"),
+        ("enter", "in a parameter field: apply it (the run is rebuilt and starts over)"),
+        ("escape", "leave a parameter field, so the keys above work again"),
+        ("ctrl+p", "command palette: every action, clip mode, pause kind and preset by name"),
+        ("?", "this help; escape, ? or q closes it"),
+        ("q", "quit"),
+    ]
+
+
+def log_columns(cell=None) -> list[tuple[str, str]]:
+    """What each column of the step log means. `cell`: the cell class of the run on screen."""
+    gated = cell is not None and cell.keep_gate
+    gate_name = f"{cell.keep_gate}-gate" if gated else "f-gate, z-gate"
+    gate_what = (
+        f"the mean {cell.keep_label.split()[0]} gate {cell.keep_gate}" if gated else "the mean forget gate f (LSTM) or update gate z (GRU)"
+    ) + (
+        " of the step just taken back, over units and batch: the share of the old state that passes straight on."
+        " Near 1 the gradient is carried along; near 0 it is cut."
+    )
+    has_dead = "dead" in StepRecord.__dataclass_fields__
+    rows = [
+        ("k", "backward step: record k has gone back through k Jacobians and holds the gradient with respect to h at t = T - k. "
+         "k = T is the initial state h_0. k is the chart's x axis."),
+        ("t", "the time step of that state: t = T - k. h_t is the state after reading input t."),
+        ("word, next", "text runs only. word: the word read at t (h_t is the state just after it; - for h_0, before any word). "
+         "next: the word after it, the one h_t is trained to predict when the loss is on every step; the step just taken back has read it."),
+        ("|dL/dh|", "how big the gradient with respect to h_t is: its L2 norm ||dL/dh_t|| over the whole batch, divided by "
+         "the batch size N (after a step clip, if one acted). Heading to 0: vanishing; growing without end: exploding."),
+        ("ratio", "this step's |dL/dh|, before any clip, over the previous line's |dL/dh| (for k = 1: over |dL/dh_T|, where "
+         "the pass starts). Below 1 it shrinks, above 1 it grows; a steady ratio r over k steps multiplies the gradient by r^k."),
+        ("|dL/dc|", "LSTM only: the same for the cell state c_t. Its direct path multiplies by the forget gate f alone "
+         "(no weight matrix, no squashing derivative): the constant error carousel."),
+        (gate_name, gate_what),
+        ("σ(J)", "the largest singular value of the Jacobian dh_{t+1}/dh_t of the step just taken back, the largest over the batch: "
+         "the most this one step can stretch the gradient (for an LSTM: along h, holding c). "
+         "Shown as ~σ(J) when H > 32: then it is an estimate, a lower bound (typically within 5%)."),
+        ("sat", "saturation: the fraction of the step's units whose derivative is below 5% of its maximum"
+         + (", dead units apart" if has_dead else "")
+         + " (LSTM, GRU: of the gates' and tanh's derivatives). A saturated unit passes almost no gradient back."),
+    ]
+    if has_dead:
+        rows.append(("dead", "ReLU only: the fraction of units that are off (net <= 0, so f' = 0 exactly): they pass no gradient at all."))
+    rows += [
+        ("bound", "rnn cells only: the upper bound of Pascanu, Mikolov and Bengio (2013). Each step's Jacobian has norm at most "
+         "σ_max(W_hh)·γ, with γ the largest f' (1 for tanh and relu, 1/4 for sigmoid), so from |dL/dh_T| the bound multiplies by "
+         "σ_max·γ per step (and adds the loss gradient entered there). If σ_max·γ < 1, what travels back from any loss "
+         "must vanish, whatever the input."),
+        ("contrib", "contribution: the size (Frobenius norm) of what this step adds to dL/dW_hh, the gradient of the recurrent "
+         "weights, which is the sum of these terms over all steps. When far-back terms vanish, the sum is all nearby steps "
+         "and long-range dependencies are not learned."),
+        ("|grad|", "the global norm of all parameter gradients summed so far (what norm clipping compares with its threshold)."),
+        ("events", "the tags below, on the step where they happen."),
+        ("room", "a narrow log leaves out the columns it has no room for, the least telling first: o hides the "
+         "parameters pane to make room, and x exports every column."),
+    ]
+    return rows
+
+
+def tags(config: Config | None = None) -> list[tuple[str, str]]:
+    """What each tag of the log's events means; the thresholds are `config`'s (default: the defaults)."""
+    vanish = config.vanish_threshold if config is not None else _DEFAULTS["vanish_threshold"].default
+    explode = config.explode_threshold if config is not None else _DEFAULTS["explode_threshold"].default
+    end_rules = [rule for rule in RULES.values() if rule.phase == END]
+    during = [rule for rule in RULES.values() if rule.phase != END]
+    return [
+        ("CLIP a->b xf", "a clip acted, rescaling by the factor f; the whole line is in reverse video. "
+         + " ".join(f"{r.name}: {r.measures} went from a to b at this step." for r in during)
+         + f" {_or(r.name for r in end_rules)}: the parameter gradients were clipped once, at the end of the pass (on record k = T); "
+         "a and b are their global norm before and after."),
+        ("crossed", "(as in 'norm crossed (a)', underlined) an end-of-pass rule's measure passed its threshold here, at a; "
+         "nothing is clipped yet: the rule acts at the end of the pass. "
+         + " ".join(f"{r.name} measures {r.measures}." for r in end_rules)),
+        ("VANISHED", f"|dL/dh| is below {vanish:g} (vanish_threshold) times |dL/dh_T|, the gradient the pass started from."),
+        ("EXPLODED", f"|dL/dh| is above {explode:g} (explode_threshold) times |dL/dh_T|."),
+        ("OVERFLOW", "the gradient (or the parameter gradients summed so far) is no longer a finite number (inf or nan): "
+         "the numbers overflowed, and what follows from them means nothing."),
+        ("TRUNCATED", "truncated BPTT is cutting here (k > truncate): outputs that lie more than truncate steps later no longer "
+         "reach this state, so |dL/dh| is only part of the full gradient."),
+    ]
+
+
+def chart() -> list[tuple[str, str]]:
+    """The chart's curves and marks by what they mean; the legend above it shows their markers."""
+    rows = [
+        ("legend", "above the chart: every curve and mark with its marker, so they stay apart without colour."),
+        ("|dL/dh|", "|dL/dh| per backward step k (the x axis), on a log scale: each y label is a power of ten, so a straight "
+         "line going down is geometric vanishing, going up geometric explosion."),
+        ("|dL/dc|", "LSTM only: the cell-state gradient, beside the hidden one."),
+    ]
+    if HIDDEN_PATH:
+        rows.append((HIDDEN_PATH, "LSTM only: the most the hidden path alone could keep: |dL/dh_T| times the product of the "
+                     "steps' σ(J). Where |dL/dc| stays above it, the cell path is carrying the gradient."))
+    rows += [
+        ("bound", "rnn cells only: the Pascanu-Mikolov-Bengio bound (see bound in the log); it may run off the top."),
+        ("|grad|", "(params) with norm, value and agc clipping: the running norm of the parameter gradients."),
+        ("clip", "the red marks: where a clip acted, and the norm before and after it."),
+        ("threshold", "the clip threshold: a horizontal line on the curve it is compared with (step: |dL/dh|; norm: |grad|)."),
+        ("zero, overflow", "a norm of exactly 0 sits on the floor row, one that overflowed on the ceiling row "
+         "(a log scale has no room for them)."),
+        ("ghost", "curves pinned with g: |dL/dh| of earlier runs, each named by the settings that differ from the run on "
+         "screen (up to 3; G clears them)."),
+    ]
+    return rows
+
+
+BARS = (
+    ("k 4/20", "the header: the record on screen, k, of T steps; '(computed 9)' when the engine has gone further "
+     "(to 9) and you stepped back with b."),
+    ("playing 10/s", "the header: playing or paused, and the speed in steps per second (max: as fast as it goes); "
+     "done at the end; 'pause at' the event play stops at (a)."),
+    ("H N T", "the header: hidden size H, batch size N, sequence length T; then the clip mode and threshold, and "
+     "truncate, when set."),
+    ("x1.08/step", "the summary: the geometric mean of the last 10 ratios, the growth per step just now."),
+    ("radius", "the spectral radius of W_hh, its largest |eigenvalue|: the growth per step of the pure matrix chain "
+     "in the long run."),
+    ("sigma_max", "the largest singular value of W_hh. The verdict checks σ_max·γ < 1, which guarantees vanishing "
+     "(not the other way round)."),
 )
 
 
 class HelpScreen(ModalScreen[None]):
-    """The keys, and what the current preset demonstrates."""
+    """What the preset shows, what every column, tag, curve and key means."""
+
+    DEFAULT_CSS = """
+    HelpScreen .help-section {
+        text-style: bold;
+        color: $text-accent;
+        margin-top: 1;
+    }
+    HelpScreen #help > .help-section:first-child {
+        margin-top: 0;
+    }
+    HelpScreen .help-entry {
+        height: auto;
+    }
+    HelpScreen .help-term {
+        width: 14;
+        text-style: bold;
+    }
+    HelpScreen .help-what {
+        width: 1fr;
+    }
+    """
 
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "close")]
 
-    def __init__(self, preset: Preset, cell=None):
+    def __init__(self, preset: Preset, cell=None, config: Config | None = None):
+        """`cell`: the cell class of the run on screen; `config`: its config
+        (the statuses' thresholds), the preset's when not given."""
         super().__init__()
         self.preset, self.cell = preset, cell
+        self.config = config or preset.config
+
+    def sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        """(title, [(term, what it means)]) in the order shown: what a test reads."""
+        p = self.preset
+        return [
+            (p.name, [("shows", p.description), ("look for", p.look_for)]),
+            ("The step log: one line per backward step", log_columns(self.cell)),
+            ("Tags", tags(self.config)),
+            ("The chart", chart()),
+            ("The header and the summary", list(BARS)),
+            ("Keys", keys()),
+        ]
 
     def compose(self) -> ComposeResult:
-        keys = "\n".join(f"  {key:<10} {what}" for key, what in KEYS)
-        text = (
-            f"[b]{self.preset.name}[/b]: {escape(self.preset.description)}\n\n"
-            f"[b]What to look for[/b]: {escape(self.preset.look_for)}\n\n"
-            f"{keys}\n\n"
-            "Record k is the gradient with respect to h at t = T - k: the k-th Jacobian has been applied.\n"
-            "[dim]escape or ? closes this help[/dim]"
-        )
-        with VerticalScroll(id="help"):
-            yield Static(text)
+        with VerticalScroll(id="help") as scroll:
+            scroll.border_title = "help"
+            scroll.border_subtitle = "↑ ↓ PgUp PgDn scroll · escape closes"
+            for title, entries in self.sections():
+                yield Static(title, classes="help-section", markup=False)
+                for term, what in entries:
+                    with Horizontal(classes="help-entry"):
+                        yield Static(term, classes="help-term", markup=False)
+                        yield Static(what, classes="help-what", markup=False)
+
+    def text(self) -> str:
+        """Everything the help says, as plain text."""
+        return "\n".join(f"{term}: {what}" for _, entries in self.sections() for term, what in entries)
 
 
 class PresetPicker(ModalScreen[str | None]):
