@@ -7,8 +7,8 @@ whatever the length of the run.
 
 Columns. Each number column is as wide as the longest text `num()` gives for
 its quantity (all of them are >= 0, nan or inf: at most 9 characters, as in
-1.23e-300), and columns are joined by a space, so no value can reach into the
-next one. k and t are as wide as T. Which columns a line holds depends on the
+1.23e-300; the ratio, shown as a factor, one more: x1.23e-300), and columns
+are joined by a space, so no value can reach into the next one. k and t are as wide as T. Which columns a line holds depends on the
 room there is: k, t, the words of a text run, |dL/dh| and the ratio always;
 then, most telling first, as many of the others as leave room for the events
 (VANISHED is 8 characters, TRUNCATED 9). The header row is built from the
@@ -40,7 +40,7 @@ from engine.records import StepRecord
 from ..format import clip_text, num, percent, status_tag
 from .view import View
 
-NUM_W = 9  # the longest num() of a quantity >= 0: 1.23e-300, 1.23e+308
+NUM_W = 9  # the longest num() of a quantity >= 0: 1.23e-300, 1.23e+308 (the ratio: one more, x1.23e-300)
 SAT_W = 4  # percent() of a fraction in [0, 1]: 100%
 WORD_MAX = 12  # a longer word is cut with an ellipsis
 EVENTS_MIN = len("TRUNCATED")  # the room kept for the events when columns are left out
@@ -105,6 +105,12 @@ def _num(name: str, na: str = "-") -> Callable[[object], str]:
     return lambda r: num(getattr(r, name), na=na)
 
 
+def _times(r) -> str:
+    """The ratio as a factor, x1.26 (as the summary's growth per step); nan and inf as they are."""
+    shown = num(r.ratio)
+    return shown if shown in ("-", "inf") else "x" + shown
+
+
 def _counts_dead(config) -> bool:
     """Whether records say how many units are dead (f' = 0 exactly: a ReLU that is off) for this config."""
     counts = getattr(config.cell_type, "counts_dead", None)
@@ -125,16 +131,18 @@ def all_columns(run) -> tuple[list[Column], list[Column]]:
             Column("word", ww, lambda r: _fit(word_at(words, r.t), ww), left=True),
             Column("next", ww, lambda r: _fit(next_word(words, r.t), ww), left=True),
         ]
-    always += [Column("|dL/dh|", NUM_W, _num("grad_norm", "nan")), Column("ratio", NUM_W, _num("ratio"))]
+    always += [Column("|dL/dh|", NUM_W, _num("grad_norm", "nan")), Column("ratio", NUM_W + 1, _times)]
     optional = []
     if cell.keep_gate:
         optional.append(Column(f"{cell.keep_gate}-gate", NUM_W, _num("gate_mean")))
     optional.append(Column("σ(J)" if run.jacobian.exact else "~σ(J)", NUM_W, _num("jacobian_sigma")))
+    if _counts_dead(c):  # a ReLU's f' is 1 or 0: dead units are what stops its gradient, sat reads 0%
+        optional.append(Column("dead", SAT_W, lambda r: percent(getattr(r, "dead", float("nan")))))
     if cell.has_cell_state:
         optional.append(Column("|dL/dc|", NUM_W, _num("cell_norm", "nan")))
     optional.append(Column("sat", SAT_W, lambda r: percent(r.saturation)))
-    if _counts_dead(c):
-        optional.append(Column("dead", SAT_W, lambda r: percent(getattr(r, "dead", float("nan")))))
+    if cell.has_cell_state and "hidden_path" in StepRecord.__dataclass_fields__:
+        optional.append(Column("h-path", NUM_W, _num("hidden_path")))
     if run.bound_factor is not None:
         optional.append(Column("bound", NUM_W, _num("bound")))
     optional.append(Column("contrib", NUM_W, _num("contribution", "nan")))
@@ -142,7 +150,7 @@ def all_columns(run) -> tuple[list[Column], list[Column]]:
     return always, optional
 
 
-ORDER = ("k", "t", "word", "next", "|dL/dh|", "ratio", "|dL/dc|", "f-gate", "z-gate", "σ(J)", "~σ(J)", "sat", "dead", "bound", "contrib", "|grad|")
+ORDER = ("k", "t", "word", "next", "|dL/dh|", "ratio", "|dL/dc|", "h-path", "f-gate", "z-gate", "σ(J)", "~σ(J)", "sat", "dead", "bound", "contrib", "|grad|")
 
 
 def layout(run, width: int | None = None) -> list[Column]:
