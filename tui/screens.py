@@ -63,7 +63,8 @@ def log_columns(cell=None) -> list[tuple[str, str]]:
         " of the step just taken back, over units and batch: the share of the old state that passes straight on."
         " Near 1 the gradient is carried along; near 0 it is cut."
     )
-    has_dead = "dead" in StepRecord.__dataclass_fields__
+    recorded = StepRecord.__dataclass_fields__
+    has_dead = "dead" in recorded
     rows = [
         ("k", "backward step: record k has gone back through k Jacobians and holds the gradient with respect to h at t = T - k. "
          "k = T is the initial state h_0. k is the chart's x axis."),
@@ -72,21 +73,27 @@ def log_columns(cell=None) -> list[tuple[str, str]]:
          "next: the word after it, the one h_t is trained to predict when the loss is on every step; the step just taken back has read it."),
         ("|dL/dh|", "how big the gradient with respect to h_t is: its L2 norm ||dL/dh_t|| over the whole batch, divided by "
          "the batch size N (after a step clip, if one acted). Heading to 0: vanishing; growing without end: exploding."),
-        ("ratio", "this step's |dL/dh|, before any clip, over the previous line's |dL/dh| (for k = 1: over |dL/dh_T|, where "
-         "the pass starts). Below 1 it shrinks, above 1 it grows; a steady ratio r over k steps multiplies the gradient by r^k."),
+        ("ratio", "a factor, x1.26: this step's |dL/dh|, before any clip, over the previous line's |dL/dh| (for k = 1: over "
+         "|dL/dh_T|, where the pass starts). Below 1 it shrinks, above 1 it grows; a steady ratio r over k steps multiplies "
+         "the gradient by r^k."),
         ("|dL/dc|", "LSTM only: the same for the cell state c_t. Its direct path multiplies by the forget gate f alone "
          "(no weight matrix, no squashing derivative): the constant error carousel."),
+        *(
+            [("h-path", "LSTM only: the most the hidden path alone could keep: |dL/dh_T| times the product of the σ(J) of the "
+              "steps so far (the chart's 'h-path only'). Where |dL/dc| stays above it, the cell path carries the gradient.")]
+            if "hidden_path" in recorded else []
+        ),
         (gate_name, gate_what),
-        ("σ(J)", "the largest singular value of the Jacobian dh_{t+1}/dh_t of the step just taken back, the largest over the batch: "
-         "the most this one step can stretch the gradient (for an LSTM: along h, holding c). "
+        ("σ(J)", "sigma(J): the largest singular value of the Jacobian dh_{t+1}/dh_t of the step just taken back, the largest "
+         "over the batch: the most this one step can stretch the gradient (for an LSTM: along h, holding c). "
          "Shown as ~σ(J) when H > 32: then it is an estimate, a lower bound (typically within 5%)."),
         ("sat", "saturation: the fraction of the step's units whose derivative is below 5% of its maximum"
          + (", dead units apart" if has_dead else "")
          + " (LSTM, GRU: of the gates' and tanh's derivatives). A saturated unit passes almost no gradient back."),
-    ]
-    if has_dead:
-        rows.append(("dead", "ReLU only: the fraction of units that are off (net <= 0, so f' = 0 exactly): they pass no gradient at all."))
-    rows += [
+        *(
+            [("dead", "ReLU only: the fraction of units that are off (net <= 0, so f' = 0 exactly): they pass no gradient at all.")]
+            if has_dead else []
+        ),
         ("bound", "rnn cells only: the upper bound of Pascanu, Mikolov and Bengio (2013). Each step's Jacobian has norm at most "
          "σ_max(W_hh)·γ, with γ the largest f' (1 for tanh and relu, 1/4 for sigmoid), so from |dL/dh_T| the bound multiplies by "
          "σ_max·γ per step (and adds the loss gradient entered there). If σ_max·γ < 1, what travels back from any loss "
