@@ -34,6 +34,11 @@ EXTREMES = [
 ]
 
 
+def factor(x: float) -> str:
+    """The ratio as the log shows it: x1.26; nan and inf without the x."""
+    return "x" + num(x) if math.isfinite(x) else num(x)
+
+
 def fake_run(cell: str = "rnn", steps: int = 20, exact: bool = True, text: str = "", **settings):
     """What `layout` reads of a run (config, T, jacobian.exact, bound_factor), without
     building one: a T of 10^6 needs only a Config."""
@@ -82,9 +87,9 @@ def fields_under(header: str, line: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("steps", [1, 9, 10, 99, 100, 12345, 1_000_000])
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-def test_every_extreme_value_sits_in_its_column(cell, steps):
-    run = fake_run(cell, steps, exact=steps % 2 == 0)
+@pytest.mark.parametrize("cell, activation", [("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh")])
+def test_every_extreme_value_sits_in_its_column(cell, activation, steps):
+    run = fake_run(cell, steps, exact=steps % 2 == 0, activation=activation)
     cols = layout(run)
     header = header_line(cols)
     for k in (1, steps):
@@ -94,7 +99,7 @@ def test_every_extreme_value_sits_in_its_column(cell, steps):
                 got = fields_under(header, line)
                 assert got["k"] == str(k) and got["t"] == str(steps - k)
                 shown = num(x)
-                assert got["|dL/dh|"] == (num(x, na="nan")) and got["ratio"] == shown
+                assert got["|dL/dh|"] == (num(x, na="nan")) and got["ratio"] == factor(x)
                 sigma = "σ(J)" if run.jacobian.exact else "~σ(J)"
                 assert got[sigma] == shown
                 assert got["sat"] == ("-" if math.isnan(sat) else f"{round(100 * sat)}%")
@@ -104,6 +109,11 @@ def test_every_extreme_value_sits_in_its_column(cell, steps):
                     assert got["|dL/dc|"] == num(x, na="nan")
                 if cell == "rnn":
                     assert got["bound"] == shown
+                assert got["contrib"] == got["|grad|"] == num(x, na="nan")
+                if "h-path" in got:  # where the engine records the hidden path (cells with a cell state)
+                    assert cell == "lstm" and got["h-path"] == shown
+                if "dead" in got:  # where the engine counts dead units (ReLU)
+                    assert got["dead"] == got["sat"]
 
 
 @given(st.floats(min_value=0.0) | st.sampled_from([math.nan, math.inf]), st.floats(min_value=0.0, max_value=1.0))
@@ -252,7 +262,7 @@ async def test_on_screen_the_header_sits_over_its_columns(preset, size):
             got = fields_under(header, line)
             r = records[int(got["k"])]
             assert got["t"] == str(app.engine_run.T - r.k)
-            assert got["|dL/dh|"] == num(r.grad_norm, na="nan") and got["ratio"] == num(r.ratio)
+            assert got["|dL/dh|"] == num(r.grad_norm, na="nan") and got["ratio"] == factor(r.ratio)
         width = log(app).content_size.width
         if size[0] >= 80:  # there is room for the tags after the columns kept
             assert len(header) - len("events") + len("TRUNCATED") <= width
