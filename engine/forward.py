@@ -31,14 +31,20 @@ class Trace:
     overflow_t: int | None = None  # first t whose state h_t is not finite
 
 
-def forward(model: Model, inputs: np.ndarray, targets: np.ndarray | None) -> Trace:
+def forward(model: Model, inputs: np.ndarray, targets: np.ndarray | None, progress=None) -> Trace:
+    """progress(t, T), if given, is called about a hundred times along the way;
+    an exception it raises stops the pass."""
     c = model.config
     inputs = np.asarray(inputs, dtype=np.float64)
     cell = CELLS[c.cell](model.params, c.activation, c.leaky_slope, c.gamma or 1.0)
+    cell.progress = progress
     trace = Trace(inputs, targets, cell, model.version)
-    with np.errstate(all="ignore"):
-        cell.forward(inputs)
-        _readout(model, trace)
+    try:
+        with np.errstate(all="ignore"):
+            cell.forward(inputs)
+            _readout(model, trace)
+    finally:
+        cell.progress = None
     trace.overflow_t = _first_nonfinite(cell.h)
     return trace
 

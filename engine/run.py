@@ -45,13 +45,16 @@ class Run:
         params: dict[str, np.ndarray] | None = None,
         inputs: np.ndarray | None = None,
         targets: np.ndarray | None = None,
+        progress=None,
     ):
+        """progress(t, T), if given, is called during the forward pass; an
+        exception it raises stops the construction (a cancelled build)."""
         self.config = c = config
         self.model = Model(c, params) if params is not None else Model.from_config(c)
         self.params = self.model.params
         if inputs is None:
             inputs, targets = make_data(c)
-        self.trace = forward(self.model, inputs, targets)
+        self.trace = forward(self.model, inputs, targets, progress)
         self.inputs, self.targets = self.trace.inputs, targets
         self.T, self.N, self.H = c.steps, c.batch, c.hidden
         self.cell, self.loss = self.trace.cell, self.trace.loss
@@ -231,11 +234,12 @@ class Run:
 
     # -- what the run amounts to ---------------------------------------------------
 
-    def mean_growth(self, last: int | None = None) -> float:
-        """Geometric mean of the per-step ratios over the last `last` recorded
-        steps (all when None): the observed growth factor per step."""
-        r = self.records.columns["ratio"][: self.k]
-        cut = self.records.status[: self.k] == TRUNCATED  # a zero made by truncation says nothing of the Jacobians
+    def mean_growth(self, last: int | None = None, upto: int | None = None) -> float:
+        """Geometric mean of the per-step ratios over the last `last` of records
+        1..upto (default: all recorded): the observed growth factor per step."""
+        k = self.k if upto is None else min(upto, self.k)
+        r = self.records.columns["ratio"][:k]
+        cut = self.records.status[:k] == TRUNCATED  # a zero made by truncation says nothing of the Jacobians
         if last is not None:
             r, cut = r[-last:], cut[-last:]
         r = r[np.isfinite(r) & ~cut]
@@ -245,15 +249,19 @@ class Run:
             return math.nan
         return float(np.exp(np.mean(np.log(r))))
 
-    def live(self) -> dict:
-        """What a display refreshed several times a second needs, in O(1): the
-        current norm, clip count, and the spectrum facts behind the verdict."""
+    def live(self, upto: int | None = None) -> dict:
+        """What a display refreshed several times a second needs: the norm and
+        the clip count at record `upto` (default: the last one; O(1) then), and
+        the spectrum facts behind the verdict."""
         c, sp, gamma = self.config, self.spectrum, self.config.gamma
         product = sp["sigma_max"] * gamma if gamma is not None else None
+        k = self.k if upto is None else min(upto, self.k)
+        rec = self.records
+        clips = self.clip_count if k == self.k else int(np.count_nonzero((rec.clip_mode[:k] > 0) & rec.clip_applied[:k]))
         return {
-            "steps_done": self.k,
-            "norm": float(self.records.columns["grad_norm"][self.k - 1]) if self.k else None,
-            "clip_events": self.clip_count,
+            "steps_done": k,
+            "norm": float(rec.columns["grad_norm"][k - 1]) if k else None,
+            "clip_events": clips,
             "spectral_radius": sp["block_radii"][0] if c.gates == 1 else None,
             "sigma_max": sp["sigma_max"],
             "gamma": gamma,

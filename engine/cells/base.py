@@ -30,6 +30,10 @@ class Cell:
     uses_activation: ClassVar[bool] = False  # takes --activation (else fixed sigmoid/tanh gates)
     floats_per_step: ClassVar[int]  # forward caches per step and batch element, in units of H
 
+    # Called as progress(t, T) about a hundred times during the forward pass,
+    # when set; whatever it raises stops the pass (a front end cancelling a build).
+    progress = None
+
     # -- declarations ------------------------------------------------------------
 
     @classmethod
@@ -61,6 +65,18 @@ class Cell:
             return None
         g = cls.gates.index(cls.keep_gate)
         return slice(g * H, (g + 1) * H)
+
+    def timesteps(self, T: int):
+        """range(T) for the forward loop, telling `progress` how far it is."""
+        if self.progress is None:
+            yield from range(T)
+            return
+        every = max(1, T // 100)
+        for t in range(T):
+            if t % every == 0:
+                self.progress(t, T)
+            yield t
+        self.progress(T, T)
 
     # -- the parameter-gradient terms --------------------------------------------
 

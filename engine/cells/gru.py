@@ -47,7 +47,7 @@ class GRUCell(Cell):
         self.n, self.hn = np.empty((T, N, H)), np.empty((T, N, H))
         W_hh_T = self.W_hh.T
         rec, s, q = np.empty((N, 3 * H)), np.empty((N, H2)), np.empty((N, H2))
-        for t in range(T):
+        for t in self.timesteps(T):
             np.matmul(h[t], W_hh_T, out=rec)
             rec += self.b_hh
             net = drive[t, :, :H2]

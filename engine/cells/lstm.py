@@ -45,7 +45,7 @@ class LSTMCell(Cell):
         c[0] = 0.0
         W_hh_T = self.W_hh.T
         s = np.empty((N, 4 * H))  # sigma of the step's gates; its g block is not used
-        for t in range(T):
+        for t in self.timesteps(T):
             a = act[t]
             a += h[t] @ W_hh_T
             sigmoid(a, out=s)  # one call for i, f and o; act keeps their pre-activations

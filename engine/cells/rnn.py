@@ -37,7 +37,7 @@ class RNNCell(Cell):
         q = self.q = np.empty((T, N, H)) if self.activation == "sigmoid" else None
         np.matmul(x, self.W_ih.T, out=h[1:])  # the input part of every net_t
         h[1:] += self.b
-        for t in range(T):
+        for t in self.timesteps(T):
             net = h[t + 1]
             net += self.recur(h[t])
             activate_inplace(self.activation, net, self.slope, None if q is None else q[t])
