@@ -80,6 +80,19 @@ def activate_inplace(name: str, net: np.ndarray, slope: float = 0.01, complement
         raise ValueError(f"unknown activation {name!r}")
 
 
+def has_dead_zone(name: str, slope: float = 0.01) -> bool:
+    """Whether f'(net) is exactly 0 on a whole region of net by definition
+    (relu for net <= 0, leaky_relu with slope 0): a unit there is dead, not
+    saturated. tanh and sigmoid only approach 0; linear never does."""
+    return name == "relu" or (name == "leaky_relu" and slope == 0.0)
+
+
+def is_linear(name: str, slope: float = 0.01) -> bool:
+    """Whether f'(net) = 1 everywhere (linear, or leaky_relu with slope 1): the
+    Jacobian diag(f') W is then W itself at every step."""
+    return name == "linear" or (name == "leaky_relu" and slope == 1.0)
+
+
 def derivative(name: str, h: np.ndarray, slope: float = 0.01, complement: np.ndarray | None = None) -> np.ndarray:
     """f'(net) from h = f(net): tanh 1 - h^2, sigmoid h (1 - h), relu [h > 0],
     leaky_relu 1 or slope, linear 1. (h > 0 exactly when net > 0 for both ReLUs.)

@@ -23,8 +23,10 @@ NUMERIC = (
     "cell_norm",  # LSTM: ||dL/dc_t||_F / N
     "gate_mean",  # LSTM: mean forget gate; GRU: mean update gate, of the step's transition
     "jacobian_sigma",  # largest singular value of dh_{t+1}/dh_t over the batch
-    "saturation",  # fraction of units with f' below 5% of its maximum
+    "saturation",  # fraction of units with f' below 5% of its maximum, dead units apart
+    "dead",  # fraction of units with f'(net) = 0 by definition (a ReLU unit that is off); NaN: no such region
     "bound",  # Pascanu-Mikolov-Bengio bound on grad_norm (rnn)
+    "hidden_path",  # start norm carried by the product of the steps' jacobian_sigma: what the hidden path alone keeps at most
     "contribution",  # ||this step's term in dL/dW_hh||_F
     "param_norm",  # running global L2 norm of all parameter gradients
 )
@@ -52,7 +54,9 @@ class StepRecord:
     gate_mean: float
     jacobian_sigma: float
     saturation: float
+    dead: float
     bound: float
+    hidden_path: float
     contribution: float
     param_norm: float
     clip: ClipEvent | None
@@ -60,8 +64,8 @@ class StepRecord:
 
 
 # The columns that depend on the forward pass only (what the step's transition
-# is like, and the bound): filled when read, not while stepping.
-ON_READ = ("gate_mean", "jacobian_sigma", "saturation", "bound")
+# is like, the bound and the hidden path): filled when read, not while stepping.
+ON_READ = ("gate_mean", "jacobian_sigma", "saturation", "dead", "bound", "hidden_path")
 
 
 class Columns(dict):

@@ -32,6 +32,7 @@ from .records import ON_READ, STATUSES, ClipEvent, Records
 from .seeding import streams
 
 OK, VANISHING, EXPLODING, OVERFLOW, TRUNCATED = range(len(STATUSES))
+_BLOCK = 1024  # records carried at a time by the bound and the hidden path
 
 
 class RunComplete(RuntimeError):
@@ -60,11 +61,12 @@ class Run:
         self.cell, self.loss = self.trace.cell, self.trace.loss
         self.forward_overflow = self.trace.overflow_t
         # What the records show that depends on the forward pass only (sigma of
-        # each transition's Jacobian, its saturation and gate mean, the bound):
-        # computed a chunk at a time when a record is read, by record, kept across reset().
+        # each transition's Jacobian, its saturation, dead units and gate mean,
+        # the bound and the hidden path): computed a chunk at a time when a
+        # record is read, by record, kept across reset().
         self._on_read = {name: np.full(self.T, np.nan) for name in ON_READ}
-        self._known = 0  # records 1.._known have sigma, saturation and gate mean
-        self._bounded = 0  # records 1.._bounded have the bound
+        self._known = 0  # records 1.._known have sigma, saturation, dead and gate mean
+        self._carried = {"bound": 0, "hidden_path": 0}  # records 1..n have the column
         self._jacobian: JacobianSigma | None = None
         self.clip_rule = make_rule(c.clip, c.clip_threshold)
         self.reset()
@@ -177,38 +179,66 @@ class Run:
             if count <= filled:
                 continue
             with np.errstate(all="ignore"):
-                self._bound_to(count) if name == "bound" else self._transitions_to(count)
+                {"bound": self._bound_to, "hidden_path": self._hidden_path_to}.get(name, self._transitions_to)(count)
             # the raw array: reading through the columns would fill again
             dict.__getitem__(self.records.columns, name)[filled:count] = self._on_read[name][filled:count]
             self._filled[name] = count
 
     def _transitions_to(self, count: int) -> None:
-        """sigma of each record's transition's Jacobian, its saturation and gate
-        mean. Computed in fixed chunks from transition T down (the estimate
-        carries a start vector from chunk to chunk), so the numbers do not
-        depend on when they are read."""
+        """sigma of each record's transition's Jacobian, its saturation, dead
+        units and gate mean. Computed in fixed chunks from transition T down
+        (the estimate carries a start vector from chunk to chunk), so the
+        numbers do not depend on when they are read."""
         while self._known < count:
             hi = self.T - self._known + 1  # transitions lo..hi-1 are records T-hi+2..T-lo+1
             lo = max(1, hi - self.jacobian.chunk)
-            e, A, saturation, gate = self.cell.transitions(lo, hi)
+            tr = self.cell.transitions(lo, hi)
             done = slice(self.T - hi + 1, self.T - lo + 1)
-            for name, values in (("gate_mean", gate), ("jacobian_sigma", self.jacobian(e, A)), ("saturation", saturation)):
+            for name, values in (
+                ("gate_mean", tr.gate_mean),
+                ("jacobian_sigma", self.jacobian(tr.e, tr.A)),
+                ("saturation", tr.saturation),
+                ("dead", tr.dead),
+            ):
                 self._on_read[name][done] = values[::-1]
             self._known = self.T - lo + 1
 
     def _bound_to(self, count: int) -> None:
-        """Pascanu, Mikolov and Bengio: each Jacobian has norm <= sigma_max(W) * gamma;
-        a loss at step s = T - k adds its own gradient (triangle inequality)."""
-        factor = self.bound_factor if self._bounded < count else None
-        if factor is None:
+        """Pascanu, Mikolov and Bengio: each Jacobian has norm <= sigma_max(W) * gamma
+        (gated cells: no such bound, the column stays NaN)."""
+        factor = self.bound_factor if self._carried["bound"] < count else None
+        if factor is not None:
+            self._carry("bound", count, lambda lo, hi: np.full(hi - lo, factor))
+
+    def _hidden_path_to(self, count: int) -> None:
+        """The most a gradient that travelled the hidden path alone could keep:
+        each step's Jacobian dh_t/dh_{t-1} has norm <= its jacobian_sigma (the
+        largest over the batch), so the start norm carried back by their
+        running product bounds what an RNN with these Jacobians would keep.
+        For an LSTM this leaves out the cell path (c held), which is what the
+        column is for: the contrast with |dL/dc|. For H above EXACT_MAX_H the
+        sigmas are estimates that never exceed the truth, so this is an
+        estimate too."""
+        self._transitions_to(count)
+        self._carry("hidden_path", count, lambda lo, hi: self._on_read["jacobian_sigma"][lo:hi])
+
+    def _carry(self, name: str, count: int, factors) -> None:
+        """Records up to `count` of column `name`: value_k = factor_k * value_{k-1}
+        + the norm of the loss gradient injected at h_{T-k}, value_0 = the start
+        norm; a bound on ||dL/dh_{T-k}|| / N when every factor bounds its
+        Jacobian's norm (triangle inequality). factors(lo, hi): records lo+1..hi."""
+        done = self._carried[name]
+        if count <= done:
             return
-        bound = self._on_read["bound"]
-        value = bound[self._bounded - 1] if self._bounded else self.start_norm
-        for i in range(self._bounded, count):
-            injected = self.trace.injection.get(self.T - i - 1) if i + 1 < self.T else None
-            value = factor * value + (l2(injected, self.N) if injected is not None else 0.0)
-            bound[i] = value
-        self._bounded = count
+        column, injection = self._on_read[name], self.trace.injection
+        value = column[done - 1] if done else self.start_norm
+        for lo in range(done, count, _BLOCK):  # a block at a time: memory bounded whatever T
+            hi = min(lo + _BLOCK, count)
+            for i, factor in enumerate(factors(lo, hi).tolist(), lo):
+                injected = injection.get(self.T - i - 1) if i + 1 < self.T else None
+                value = factor * value + (l2(injected, self.N) if injected is not None else 0.0)
+                column[i] = value
+        self._carried[name] = count
 
     def _status(self, norm: float, param_norm: float, cut: bool) -> int:
         if not (math.isfinite(norm) and math.isfinite(param_norm)):
@@ -252,7 +282,9 @@ class Run:
     def live(self, upto: int | None = None) -> dict:
         """What a display refreshed several times a second needs: the norm and
         the clip count at record `upto` (default: the last one; O(1) then), and
-        the spectrum facts behind the verdict."""
+        the facts behind the verdict: the spectrum, and whether the Jacobian is
+        the same matrix at every step (`linear_chain`: then the spectral radius
+        decides, where sigma_max * gamma < 1 is only sufficient)."""
         c, sp, gamma = self.config, self.spectrum, self.config.gamma
         product = sp["sigma_max"] * gamma if gamma is not None else None
         k = self.k if upto is None else min(upto, self.k)
@@ -267,6 +299,7 @@ class Run:
             "gamma": gamma,
             "sigma_gamma": product,
             "vanishing_guaranteed": (product < 1.0) if product is not None else None,
+            "linear_chain": c.cell_type.linear_chain(c.activation, c.leaky_slope),
         }
 
     def summary(self) -> dict:
@@ -312,10 +345,12 @@ class Run:
             "gamma": facts["gamma"],
             "sigma_gamma": facts["sigma_gamma"],
             "vanishing_guaranteed": facts["vanishing_guaranteed"],
+            "linear_chain": facts["linear_chain"],
             "jacobian_sigma_method": self.jacobian.method,
             "start_norm": self.start_norm,
             "final_norm": float(cols["grad_norm"][k - 1]) if k else None,
             "final_cell_norm": float(cols["cell_norm"][k - 1]) if k and self.cell.has_cell_state else None,
+            "final_hidden_path": float(cols["hidden_path"][k - 1]) if k and self.cell.has_cell_state else None,
             "mean_growth": growth,
             "regime": regime,
             "first_vanishing_k": first(VANISHING),

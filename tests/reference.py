@@ -97,3 +97,103 @@ def activation_derivative(name: str, net: np.ndarray, h: np.ndarray, slope: floa
         "leaky_relu": lambda: np.where(net > 0, 1.0, slope),
         "linear": lambda: np.ones_like(net),
     }[name]()
+
+
+# -- SPEC sections 1, 4 and 7: the step Jacobians, written out ------------------------------
+
+
+def sig(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def jacobians(cfg, P, x, h, c):
+    """dh_t/dh_{t-1} for each batch element, (N, H, H), written out from SPEC 7
+    (LSTM: holding c_{t-1}, as a function of the step's inputs h_{t-1}, c_{t-1}, x_t)."""
+    H, W = cfg.hidden, P["weight_hh_l0"]
+    a_in = x @ P["weight_ih_l0"].T + P["bias_ih_l0"]
+    a_hh = h @ W.T + P["bias_hh_l0"]
+    if cfg.cell == "rnn":
+        net = a_in + a_hh
+        fp = {
+            "tanh": lambda: 1 - np.tanh(net) ** 2,
+            "sigmoid": lambda: sig(net) * (1 - sig(net)),
+            "relu": lambda: (net > 0) * 1.0,
+            "leaky_relu": lambda: np.where(net > 0, 1.0, cfg.leaky_slope),
+            "linear": lambda: np.ones_like(net),
+        }[cfg.activation]()
+        return fp[:, :, None] * W[None]
+    blocks = [W[j * H : (j + 1) * H] for j in range(cfg.gates)]
+    if cfg.cell == "lstm":
+        a = a_in + a_hh
+        i, f, g, o = sig(a[:, :H]), sig(a[:, H : 2 * H]), np.tanh(a[:, 2 * H : 3 * H]), sig(a[:, 3 * H :])
+        tc = np.tanh(f * c + i * g)
+        Wi, Wf, Wg, Wo = blocks
+        dc = (g * i * (1 - i))[:, :, None] * Wi + (c * f * (1 - f))[:, :, None] * Wf + (i * (1 - g * g))[:, :, None] * Wg
+        return (tc * o * (1 - o))[:, :, None] * Wo + (o * (1 - tc * tc))[:, :, None] * dc
+    Wr, Wz, Wn = blocks
+    r = sig(a_in[:, :H] + a_hh[:, :H])
+    z = sig(a_in[:, H : 2 * H] + a_hh[:, H : 2 * H])
+    n = np.tanh(a_in[:, 2 * H :] + r * a_hh[:, 2 * H :])
+    dr = (r * (1 - r))[:, :, None] * Wr
+    dz = (z * (1 - z))[:, :, None] * Wz
+    dn = (1 - n * n)[:, :, None] * (r[:, :, None] * Wn + a_hh[:, 2 * H :, None] * dr)
+    return z[:, :, None] * np.eye(H) + (h - n)[:, :, None] * dz + (1 - z)[:, :, None] * dn
+
+
+def exact_sigmas(run):
+    cfg, T = run.config, run.config.steps
+    h, c = run.cell.h, getattr(run.cell, "c", None)
+    out = []
+    for k in range(1, T + 1):
+        t = T - k + 1  # record k applies the Jacobian of transition t
+        J = jacobians(cfg, run.params, run.inputs[t - 1], h[t - 1], None if c is None else c[t - 1])
+        out.append(np.max(np.linalg.svd(J, compute_uv=False)[:, 0]))
+    return np.array(out)
+
+
+# -- SPEC sections 1 and 7: the backward pass of a vanilla RNN, written out -----------------
+
+
+def readout_grad(run, t):
+    """dL/dh_t contributed by the loss at step t (mse or xent), from SPEC 7."""
+    c, P = run.config, run.params
+    y = run.cell.h[t] @ P["head.weight"].T + P["head.bias"]
+    return loss_gradient(c.loss, y, run.targets[t - 1]) @ P["head.weight"]
+
+
+def rnn_net(run, t: int) -> np.ndarray:
+    """net_t = x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh (SPEC 7; IndRNN: u * h_{t-1}),
+    (N, H), on the run's forward states: h_t = f(net_t) read input t - 1."""
+    P, h = run.params, run.cell.h
+    W = P["weight_hh_l0"]
+    recurrent = h[t - 1] * W if W.ndim == 1 else h[t - 1] @ W.T
+    return run.inputs[t - 1] @ P["weight_ih_l0"].T + P["bias_ih_l0"] + recurrent + P["bias_hh_l0"]
+
+
+def rnn_hidden_gradients(run, losses=None) -> np.ndarray:
+    """dL/dh_t for t = 0..T, (T+1, N, H), by SPEC 1's recurrence on the run's
+    forward states: dL/dh_{t-1} = (dL/dh_t * f'(net_t)) W_hh (IndRNN: * u), plus
+    the loss gradient of step t-1 (SPEC 7); no clipping, no truncation. Chain
+    mode starts from dL/dh_T = ones. `losses`: the steps whose loss counts
+    (default: every step that carries one)."""
+    c, P = run.config, run.params
+    T, h = c.steps, run.cell.h
+    W = P["weight_hh_l0"]
+    if c.mode == "chain":
+        carried = {T}
+    else:
+        carried = set(range(1, T + 1)) if c.loss_on == "all" else {T}
+    if losses is not None:
+        carried &= set(losses)
+
+    def injected(t):
+        if t not in carried:
+            return 0.0
+        return np.ones_like(h[T]) if c.mode == "chain" else readout_grad(run, t)
+
+    dh = np.zeros((T + 1, *h.shape[1:]))
+    dh[T] = injected(T)
+    for t in range(T, 0, -1):
+        delta = dh[t] * activation_derivative(c.activation, rnn_net(run, t), h[t], c.leaky_slope)
+        dh[t - 1] = (delta * W if W.ndim == 1 else delta @ W) + (injected(t - 1) if t > 1 else 0.0)
+    return dh

@@ -74,15 +74,23 @@ def _columns(run: Run) -> list[tuple[str, str]]:
     cell = run.config.cell_type
     columns = [("k", "right"), ("t", "right"), ("|dL/dh|", "right"), ("ratio", "right")]
     if cell.has_cell_state:
-        columns.append(("|dL/dc|", "right"))
+        columns += [("|dL/dc|", "right"), ("h-path", "right")]
     if cell.keep_gate:
         columns.append((cell.keep_label, "right"))
     columns.append(("sigma(J)" if run.jacobian.exact else "~sigma(J)", "right"))
     columns.append(("sat", "right"))
+    if _shows_dead(run):
+        columns.append(("dead", "right"))
     if run.bound_factor is not None:
         columns.append(("bound", "right"))
     columns += [("dW_hh term", "right"), ("|grad|", "right"), ("events", "left")]
     return columns
+
+
+def _shows_dead(run: Run) -> bool:
+    """The `dead` column applies: an activation with f' = 0 on a whole region (ReLU)."""
+    c = run.config
+    return c.cell_type.counts_dead(c.activation, c.leaky_slope)
 
 
 def _rows(run: Run, lo: int, hi: int) -> tuple[list[tuple[str, ...]], list[str]]:
@@ -97,10 +105,12 @@ def _rows(run: Run, lo: int, hi: int) -> tuple[list[tuple[str, ...]], list[str]]
     ks = range(lo + 1, hi + 1)
     cells = [[str(k) for k in ks], [str(rec.steps - k) for k in ks], column("grad_norm", "nan"), column("ratio")]
     if c.cell_type.has_cell_state:
-        cells.append(column("cell_norm"))
+        cells += [column("cell_norm"), column("hidden_path")]
     if c.cell_type.keep_gate:
         cells.append(column("gate_mean"))
     cells += [column("jacobian_sigma"), [percent(x) for x in cols["saturation"][lo:hi].tolist()]]
+    if _shows_dead(run):
+        cells.append([percent(x) for x in cols["dead"][lo:hi].tolist()])
     if run.bound_factor is not None:
         cells.append(column("bound"))
     cells += [column("contribution", "nan"), column("param_norm", "nan")]
@@ -183,7 +193,7 @@ def _write_all_rows(run: Run, preset: Preset, stream, color: bool, progress) -> 
     one pushes its row out rather than being cut)."""
     columns = _columns(run)
     digits = len(str(run.records.steps))
-    widths = [max(len(name), digits if i < 2 else 4 if name == "sat" else 9) for i, (name, _) in enumerate(columns[:-1])]
+    widths = [max(len(name), digits if i < 2 else 4 if name in ("sat", "dead") else 9) for i, (name, _) in enumerate(columns[:-1])]
 
     def line(cells) -> str:
         return ("  ".join(cell.rjust(w) for cell, w in zip(cells, widths)) + "  " + cells[-1]).rstrip()

@@ -14,11 +14,32 @@ transition t maps h[t-1] to h[t], t = 1..T.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 
 SATURATED = 0.05  # a derivative below 5% of its largest value counts as saturated
+
+
+class Transitions(NamedTuple):
+    """What the records show about a chunk of S transitions, from the forward pass.
+
+    e, A: the factors of each Jacobian dh_t/dh_{t-1},
+    J_n = diag(e_n) + sum_g diag(A_{n,g}) W_g (e None when there is no diagonal term);
+    saturation: the fraction of derivatives below 5% of their maximum that are
+    not dead (S,): for a ReLU 0 < f' < 5%, so never; a tanh derivative that
+    rounds to 0 far in its tail is saturated, not dead;
+    dead: the fraction of units with f'(net) = 0 by definition, where the
+    activation has a region of zero derivative (a ReLU unit that is off,
+    net <= 0), else NaN: does not apply (S,);
+    gate_mean: the mean keep gate (S,), NaN for a cell without one.
+    """
+
+    e: np.ndarray | None
+    A: np.ndarray
+    saturation: np.ndarray
+    dead: np.ndarray
+    gate_mean: np.ndarray
 
 
 class Cell:
@@ -46,6 +67,20 @@ class Cell:
     def gamma(cls, activation: str) -> float | None:
         """sup |f'| of the activation (SPEC section 1); None for gated cells, whose bound does not apply."""
         return None
+
+    @classmethod
+    def counts_dead(cls, activation: str, slope: float) -> bool:
+        """Whether the `dead` record applies: the activation has a region where
+        f'(net) = 0 by definition (a ReLU unit that is off), counted apart from
+        the saturated units (f' small but not 0 by definition)."""
+        return False
+
+    @classmethod
+    def linear_chain(cls, activation: str, slope: float) -> bool:
+        """Whether every step's Jacobian is the same matrix (the recurrent weight):
+        then a gradient k steps back is multiplied by its k-th power, and the
+        spectral radius decides whether it vanishes or explodes (SPEC 1, 2)."""
+        return False
 
     @classmethod
     def recurrent_blocks(cls, W_hh: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..activations import sigmoid_pair
-from .base import SATURATED, Cell
+from .base import SATURATED, Cell, Transitions
 
 
 class GRUCell(Cell):
@@ -79,14 +79,14 @@ class GRUCell(Cell):
         d_hh = np.concatenate((da_r, da_z, da_n * r), axis=-1)
         return dh * z + d_hh @ self.W_hh, None, d_ih, d_hh
 
-    def transitions(self, lo: int, hi: int):
+    def transitions(self, lo: int, hi: int) -> Transitions:
         """What the records show about transitions lo..hi-1, from the forward pass.
 
-        Returns the Jacobian factors of J_n = diag(z) + diag(a_r) W_hr +
+        The Jacobian factors of J_n = diag(z) + diag(a_r) W_hr +
         diag(a_z) W_hz + diag(a_n) W_hn (e = z (S, N, H), A (S, N, 3H)), the
         fraction of gate derivatives (r, z: sigmoid; n: tanh) below 5% of their
-        maximum (S,), and the mean update gate z_t (S,): the weight of the
-        direct path h_{t-1} -> h_t.
+        maximum (S,) (no dead units: NaN), and the mean update gate z_t (S,):
+        the weight of the direct path h_{t-1} -> h_t.
         """
         k = slice(lo - 1, hi - 1)
         r, z, qr, qz = self._gates(k)
@@ -96,7 +96,7 @@ class GRUCell(Cell):
         A = np.concatenate((dn * hn * dr, (self.h[k] - n) * dz, dn * r), axis=-1)
         low = SATURATED * 0.25  # of sup s'(x) = 1/4
         count = np.count_nonzero(dr < low, axis=(1, 2)) + np.count_nonzero(dz < low, axis=(1, 2)) + np.count_nonzero(dnn < SATURATED, axis=(1, 2))
-        return z, A, count / (3 * n[0].size), np.mean(z, axis=(1, 2))
+        return Transitions(z, A, count / (3 * n[0].size), np.full(hi - lo, np.nan), np.mean(z, axis=(1, 2)))
 
     def _gates(self, k):
         """r, z, 1 - r, 1 - z of transition(s) k + 1 (k: an index or a slice of net_rz)."""

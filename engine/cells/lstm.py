@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..activations import sigmoid, sigmoid_pair
-from .base import SATURATED, Cell
+from .base import SATURATED, Cell, Transitions
 
 
 class LSTMCell(Cell):
@@ -93,14 +93,15 @@ class LSTMCell(Cell):
         qi, qf, qo = q[..., :H], q[..., H : 2 * H], q[..., 3 * H :]
         return i, f, a[..., 2 * H : 3 * H], o, qi, qf, qo
 
-    def transitions(self, lo: int, hi: int):
+    def transitions(self, lo: int, hi: int) -> Transitions:
         """What the records show about transitions lo..hi-1, from the forward pass.
 
-        Returns the Jacobian factors of dh_t/dh_{t-1} holding c_{t-1}
+        The Jacobian factors of dh_t/dh_{t-1} holding c_{t-1}
         (sum over gates of diag(a_gate) W_gate: e None, A (S, N, 4H)), the
         fraction of gate (i, f, g, o) and tanh(c_t) derivatives below 5% of
-        their maximum (S,), and the mean forget gate f_t (S,): the factor on
-        the cell path dc_t/dc_{t-1}.
+        their maximum (S,) (none is ever exactly 0 by definition: no dead
+        units, NaN), and the mean forget gate f_t (S,): the factor on the cell
+        path dc_t/dc_{t-1}.
         """
         k = slice(lo - 1, hi - 1)
         i, f, g, o, qi, qf, qo = self._gates(k)
@@ -112,4 +113,4 @@ class LSTMCell(Cell):
         low = SATURATED * 0.25  # of sup s'(x) = 1/4
         count = sum(np.count_nonzero(d < low, axis=(1, 2)) for d in (di, df, do))
         count += np.count_nonzero(dg < SATURATED, axis=(1, 2)) + np.count_nonzero(dtc < SATURATED, axis=(1, 2))
-        return None, A, count / (5 * tc[0].size), np.mean(f, axis=(1, 2))
+        return Transitions(None, A, count / (5 * tc[0].size), np.full(hi - lo, np.nan), np.mean(f, axis=(1, 2)))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..activations import activate_inplace, derivative
-from .base import SATURATED, Cell
+from ..activations import activate_inplace, derivative, has_dead_zone, is_linear
+from .base import SATURATED, Cell, Transitions
 
 
 class RNNCell(Cell):
@@ -21,6 +21,14 @@ class RNNCell(Cell):
     @classmethod
     def gamma(cls, activation: str) -> float:
         return 0.25 if activation == "sigmoid" else 1.0
+
+    @classmethod
+    def counts_dead(cls, activation: str, slope: float) -> bool:
+        return has_dead_zone(activation, slope)
+
+    @classmethod
+    def linear_chain(cls, activation: str, slope: float) -> bool:
+        return is_linear(activation, slope)
 
     def __init__(self, params: dict[str, np.ndarray], activation: str, slope: float, gamma: float):
         self.W_ih = params["weight_ih_l0"]
@@ -60,14 +68,22 @@ class RNNCell(Cell):
         """dL/dh_{t-1} from dL/dnet_t through the recurrent part: delta W_hh."""
         return delta @ self.W_hh
 
-    def transitions(self, lo: int, hi: int):
+    def transitions(self, lo: int, hi: int) -> Transitions:
         """What the records show about transitions lo..hi-1, from the forward pass.
 
-        Returns the Jacobian factors of J_n = diag(f'(net_t)) W_hh (no
-        diagonal term: None; A = f'(net_t), (S, N, H)), the fraction of units
-        with f' below 5% of gamma (S,), and no gate means (NaN).
+        The Jacobian factors of J_n = diag(f'(net_t)) W_hh (no diagonal term;
+        A = f'(net_t), (S, N, H)); the fraction of units with f'(net_t) = 0
+        by definition (dead: a ReLU unit that is off; NaN for an activation
+        without such a region) and of the other units with f' < 5% of gamma
+        (saturated); no gate means (NaN).
         """
         q = None if self.q is None else self.q[lo - 1 : hi - 1]
         fp = derivative(self.activation, self.h[lo:hi], self.slope, q)
-        saturation = np.mean(fp < SATURATED * self.gamma, axis=(1, 2))
-        return None, fp, saturation, np.full(hi - lo, np.nan)
+        flat = fp < SATURATED * self.gamma
+        if has_dead_zone(self.activation, self.slope):
+            off = fp == 0.0
+            dead = np.mean(off, axis=(1, 2))
+            flat &= ~off
+        else:
+            dead = np.full(hi - lo, np.nan)
+        return Transitions(None, fp, np.mean(flat, axis=(1, 2)), dead, np.full(hi - lo, np.nan))

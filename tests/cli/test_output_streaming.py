@@ -180,7 +180,8 @@ def test_the_csv_and_all_rows_table_writers_are_bounded_too(long_run):
         sink = Sink()
         peak = peak_while(lambda: write(sink))
         assert sink.chars > 1.5 * MB and sink.largest < MB
-        assert peak < 1.5 * MB, peak
+        # a chunk of 1024 records as text, 13 numeric columns: ~1.6 MiB at the peak, whatever T
+        assert peak < 2 * MB, peak
 
 
 def test_writers_report_their_progress_chunk_by_chunk(long_run):

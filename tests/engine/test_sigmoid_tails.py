@@ -150,9 +150,10 @@ def test_rnn_sigmoid_cell_tails():
     assert_tail_close(cell.h[1:, 0], np.stack([s, s]), "h_t")
     _, _, delta, _ = cell.propagate(2, np.ones((1, H)))
     assert_tail_close(delta[0], d, "dL/dnet_t")
-    _, A, saturation, _ = cell.transitions(1, 3)
-    assert_tail_close(A[:, 0], np.stack([d, d]), "transitions: f'(net_t)")
-    np.testing.assert_array_equal(saturation, np.mean(d < 0.05 * 0.25))
+    tr = cell.transitions(1, 3)
+    assert_tail_close(tr.A[:, 0], np.stack([d, d]), "transitions: f'(net_t)")
+    np.testing.assert_array_equal(tr.saturation, np.mean(d < 0.05 * 0.25))
+    assert np.isnan(tr.dead).all()  # a sigmoid has no region where f' = 0: dead does not apply
 
 
 def test_lstm_gates_tails():
@@ -177,8 +178,9 @@ def test_lstm_gates_tails():
     # dL/dh_1 = 1 only: the o block of dL/dgates_1 is tanh(c_1) * o'.
     _, _, dgates, _ = cell.propagate(1, np.ones((1, H)), np.zeros((1, H)))
     assert_tail_close(dgates[0, 3 * H :], math.tanh(c1) * d, "dL/dnet_o", rtol=2e-15)  # tanh and two products more
-    _, A, _, gate_mean = cell.transitions(1, 3)
-    np.testing.assert_allclose(gate_mean, [np.mean(f)] * 2, rtol=1e-15, atol=0)
+    tr = cell.transitions(1, 3)
+    A = tr.A
+    np.testing.assert_allclose(tr.gate_mean, [np.mean(f)] * 2, rtol=1e-15, atol=0)
     assert_tail_close(cell.c[2, 0], f * c1 + c1, "c_2 = f c_1 + i g")
     assert_tail_close(A[1, 0, 3 * H :], np.tanh(cell.c[2, 0]) * d, "transitions: tanh(c_2) o'", rtol=2e-15)  # likewise
 
@@ -191,7 +193,7 @@ def test_lstm_gate_mean_in_the_lower_tail():
         params = {"weight_ih_l0": np.zeros((4, 1)), "weight_hh_l0": np.zeros((4, 1)), "bias_ih_l0": b, "bias_hh_l0": np.zeros(4)}
         cell = CELLS["lstm"](params, "tanh", 0.01, None)
         cell.forward(np.zeros((1, 1, 1)))
-        assert_tail_close(cell.transitions(1, 2)[3], [ref_sigmoid(x)], f"gate mean at {x}")
+        assert_tail_close(cell.transitions(1, 2).gate_mean, [ref_sigmoid(x)], f"gate mean at {x}")
 
 
 def test_gru_gates_tails():
@@ -213,7 +215,7 @@ def test_gru_gates_tails():
     assert_tail_close(dh0[0], z, "dL/dh_0 = z")
     # ... and the n block is (1 - z) (1 - n^2).
     assert_tail_close(d_ih[0, 2 * H :], q * (1.0 - n * n), "dL/dnet_n", rtol=2e-15)  # two products more
-    e, A, _, gate_mean = cell.transitions(1, 2)
-    assert_tail_close(e[0, 0], z, "transitions: e = z")
-    assert_tail_close(A[0, 0, H : 2 * H], -n * d, "transitions: (h - n) z'")
-    np.testing.assert_allclose(gate_mean, [np.mean(z)], rtol=1e-15, atol=0)
+    tr = cell.transitions(1, 2)
+    assert_tail_close(tr.e[0, 0], z, "transitions: e = z")
+    assert_tail_close(tr.A[0, 0, H : 2 * H], -n * d, "transitions: (h - n) z'")
+    np.testing.assert_allclose(tr.gate_mean, [np.mean(z)], rtol=1e-15, atol=0)

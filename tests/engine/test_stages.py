@@ -117,11 +117,11 @@ def test_a_run_still_offers_one_step_at_a_time_with_the_lean_numbers_at_the_end(
 
 @pytest.mark.parametrize("cell, hidden", [("rnn", 48), ("lstm", 40), ("gru", 6)])
 def test_what_a_record_shows_of_its_transition_is_the_same_whenever_it_is_read(cell, hidden):
-    """sigma, saturation and gate mean are computed when read (so stepping never
+    """sigma, saturation, dead units, gate mean and the hidden path are computed when read (so stepping never
     waits for them); read step by step, at the end, or after a reset, they are
     the same numbers, and a record not yet stepped shows none."""
     config = Config(cell=cell, hidden=hidden, batch=3, steps=150, seed=5)
-    names = ("jacobian_sigma", "saturation", "gate_mean")
+    names = ("jacobian_sigma", "saturation", "dead", "gate_mean", "hidden_path")
     stepwise = Run(config)
     seen = {name: [] for name in names}
     for _ in range(config.steps):

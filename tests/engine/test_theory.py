@@ -14,25 +14,14 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from engine import Config, Run
-from tests.reference import batch_norm, loss_gradient
+from tests.reference import batch_norm, exact_sigmas, jacobians, readout_grad, rnn_net, sig
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 GAMMA = {"tanh": 1.0, "sigmoid": 0.25, "relu": 1.0, "leaky_relu": 1.0, "linear": 1.0}
 
 
-def sig(x):
-    return 1.0 / (1.0 + np.exp(-x))
-
-
 def sigma_max(W):
     return float(np.linalg.svd(W, compute_uv=False)[0])
-
-
-def readout_grad(run, t):
-    """dL/dh_t contributed by the loss at step t (mse or xent), from SPEC 7."""
-    c, P = run.config, run.params
-    y = run.cell.h[t] @ P["head.weight"].T + P["head.bias"]
-    return loss_gradient(c.loss, y, run.targets[t - 1]) @ P["head.weight"]
 
 
 # --- (a) the Pascanu-Mikolov-Bengio bound ------------------------------------------
@@ -297,40 +286,6 @@ def test_lstm_cell_gradient_is_the_product_of_forget_gates(forget, seed, steps, 
 # --- (e) jacobian_sigma: sigma_max of the explicit step Jacobian -----------------------------------
 
 
-def jacobians(cfg, P, x, h, c):
-    """dh_t/dh_{t-1} for each batch element, (N, H, H), written out from SPEC 7
-    (LSTM: holding c_{t-1}, as a function of the step's inputs h_{t-1}, c_{t-1}, x_t)."""
-    H, W = cfg.hidden, P["weight_hh_l0"]
-    a_in = x @ P["weight_ih_l0"].T + P["bias_ih_l0"]
-    a_hh = h @ W.T + P["bias_hh_l0"]
-    if cfg.cell == "rnn":
-        net = a_in + a_hh
-        fp = {
-            "tanh": lambda: 1 - np.tanh(net) ** 2,
-            "sigmoid": lambda: sig(net) * (1 - sig(net)),
-            "relu": lambda: (net > 0) * 1.0,
-            "leaky_relu": lambda: np.where(net > 0, 1.0, cfg.leaky_slope),
-            "linear": lambda: np.ones_like(net),
-        }[cfg.activation]()
-        return fp[:, :, None] * W[None]
-    blocks = [W[j * H : (j + 1) * H] for j in range(cfg.gates)]
-    if cfg.cell == "lstm":
-        a = a_in + a_hh
-        i, f, g, o = sig(a[:, :H]), sig(a[:, H : 2 * H]), np.tanh(a[:, 2 * H : 3 * H]), sig(a[:, 3 * H :])
-        tc = np.tanh(f * c + i * g)
-        Wi, Wf, Wg, Wo = blocks
-        dc = (g * i * (1 - i))[:, :, None] * Wi + (c * f * (1 - f))[:, :, None] * Wf + (i * (1 - g * g))[:, :, None] * Wg
-        return (tc * o * (1 - o))[:, :, None] * Wo + (o * (1 - tc * tc))[:, :, None] * dc
-    Wr, Wz, Wn = blocks
-    r = sig(a_in[:, :H] + a_hh[:, :H])
-    z = sig(a_in[:, H : 2 * H] + a_hh[:, H : 2 * H])
-    n = np.tanh(a_in[:, 2 * H :] + r * a_hh[:, 2 * H :])
-    dr = (r * (1 - r))[:, :, None] * Wr
-    dz = (z * (1 - z))[:, :, None] * Wz
-    dn = (1 - n * n)[:, :, None] * (r[:, :, None] * Wn + a_hh[:, 2 * H :, None] * dr)
-    return z[:, :, None] * np.eye(H) + (h - n)[:, :, None] * dz + (1 - z)[:, :, None] * dn
-
-
 def step_h(cfg, P, x, h, c):
     """h_t from (h_{t-1}, c_{t-1}, x_t): the SPEC 7 table, for the finite-difference check."""
     H = cfg.hidden
@@ -344,17 +299,6 @@ def step_h(cfg, P, x, h, c):
     z = sig(a_in[:, H : 2 * H] + a_hh[:, H : 2 * H])
     n = np.tanh(a_in[:, 2 * H :] + r * a_hh[:, 2 * H :])
     return (1 - z) * n + z * h
-
-
-def exact_sigmas(run):
-    cfg, T = run.config, run.config.steps
-    h, c = run.cell.h, getattr(run.cell, "c", None)
-    out = []
-    for k in range(1, T + 1):
-        t = T - k + 1  # record k applies the Jacobian of transition t
-        J = jacobians(cfg, run.params, run.inputs[t - 1], h[t - 1], None if c is None else c[t - 1])
-        out.append(np.max(np.linalg.svd(J, compute_uv=False)[:, 0]))
-    return np.array(out)
 
 
 @st.composite
@@ -378,6 +322,28 @@ def test_jacobian_sigma_is_sigma_max_of_the_step_jacobian(cfg):
     run.run()
     assert run.summary()["jacobian_sigma_method"] == "exact"
     np.testing.assert_allclose(run.records.columns["jacobian_sigma"], exact_sigmas(run), rtol=1e-10, atol=1e-14)
+
+
+@SETTINGS
+@given(jacobian_configs(), st.sampled_from(("last", "all")))
+def test_hidden_path_carries_the_start_by_the_step_sigmas(cfg, loss_on):
+    """hidden_path_k = sigma_k * hidden_path_{k-1} + the norm of the loss gradient
+    added at h_{T-k}, from the start norm: the most a gradient travelling through
+    these Jacobians alone can keep (triangle inequality). For rnn and gru the
+    Jacobian is the whole dh_t/dh_{t-1}, so it bounds the observed norm; for the
+    LSTM it leaves out the cell path, which can carry more."""
+    cfg = cfg.with_overrides(loss_on=loss_on)
+    run = Run(cfg)
+    run.run()
+    T, N = cfg.steps, cfg.batch
+    sigmas = exact_sigmas(run)
+    value, expected = batch_norm(readout_grad(run, T), N), []
+    for k in range(1, T + 1):
+        value = sigmas[k - 1] * value + (batch_norm(readout_grad(run, T - k), N) if loss_on == "all" and T - k >= 1 else 0.0)
+        expected.append(value)
+    np.testing.assert_allclose(run.records.columns["hidden_path"], expected, rtol=1e-9, atol=1e-300)
+    if cfg.cell != "lstm":
+        assert np.all(run.records.columns["grad_norm"] <= np.array(expected) * (1 + 1e-9))
 
 
 @SETTINGS
@@ -440,16 +406,12 @@ def test_sigma_estimate_is_within_five_percent_on_most_steps(cfg):
 # --- (f) saturation ------------------------------------------------------------------------------------
 
 
+# the sizes and inputs of a small rnn run, drawn for the saturation and dead-unit tests
+SMALL_RUN = dict(hidden=st.integers(1, 16), batch=st.integers(1, 4), steps=st.integers(1, 30), input_scale=st.floats(0.1, 8.0), seed=st.integers(0, 2**32 - 1))
+
+
 @SETTINGS
-@given(
-    activation=st.sampled_from(("tanh", "sigmoid")),
-    hidden=st.integers(1, 16),
-    batch=st.integers(1, 4),
-    steps=st.integers(1, 30),
-    input_scale=st.floats(0.1, 8.0),
-    scale=st.floats(0.3, 3.0),
-    seed=st.integers(0, 2**32 - 1),
-)
+@given(activation=st.sampled_from(("tanh", "sigmoid")), scale=st.floats(0.3, 3.0), **SMALL_RUN)
 def test_saturation_is_the_fraction_of_flat_units(activation, hidden, batch, steps, input_scale, scale, seed):
     """tanh: 1 - h^2 < 0.05; sigmoid: h (1 - h) < 0.05 / 4 (5% of gamma), from the states."""
     cfg = Config(activation=activation, hidden=hidden, batch=batch, steps=steps, input_scale=input_scale, scale=scale, seed=seed)
@@ -462,6 +424,36 @@ def test_saturation_is_the_fraction_of_flat_units(activation, hidden, batch, ste
     else:
         flat = [np.mean(h[T - k + 1] * (1 - h[T - k + 1]) < 0.0125) for k in range(1, T + 1)]
     np.testing.assert_array_equal(run.records.columns["saturation"], flat)
+
+
+@SETTINGS
+@given(activation=st.sampled_from(("relu", "leaky_relu")), slope=st.sampled_from((0.0, 0.01, 0.2)), **SMALL_RUN)
+def test_dead_units_are_apart_from_saturated_ones(activation, slope, hidden, batch, steps, input_scale, seed):
+    """dead: f'(net) = 0 by definition, net <= 0 for a ReLU (or a leaky ReLU of
+    slope 0); saturation: the other units with f' < 5% of gamma = 1, i.e. a
+    leaky ReLU's negative side when its slope is below 0.05. A ReLU is never
+    saturated. An activation with no zero region has no dead column (NaN)."""
+    assume(activation == "leaky_relu" or slope == 0.0)
+    extra = {"leaky_slope": slope} if activation == "leaky_relu" else {}
+    cfg = Config(activation=activation, hidden=hidden, batch=batch, steps=steps, input_scale=input_scale, seed=seed, **extra)
+    run = Run(cfg)
+    run.run()
+    T = steps
+    off = np.array([np.mean(rnn_net(run, t) <= 0) for t in range(T, 0, -1)])  # record order
+    cols = run.records.columns
+    if activation == "relu" or slope == 0.0:
+        np.testing.assert_array_equal(cols["dead"], off)
+        assert not cols["saturation"].any()
+    else:
+        assert np.isnan(cols["dead"]).all()
+        np.testing.assert_array_equal(cols["saturation"], off if slope < 0.05 else np.zeros(T))
+
+
+@pytest.mark.parametrize("cell, activation", [("rnn", "tanh"), ("rnn", "sigmoid"), ("rnn", "linear"), ("lstm", "tanh"), ("gru", "tanh"), ("indrnn", "tanh")])
+def test_dead_does_not_apply_without_a_zero_region(cell, activation):
+    run = Run(Config(cell=cell, activation=activation, hidden=4, batch=2, steps=6, input_scale=20.0, seed=3))
+    run.run()
+    assert np.isnan(run.records.columns["dead"]).all()
 
 
 def test_large_inputs_saturate_tanh():
