@@ -7,6 +7,8 @@ formats records and summaries.
 from __future__ import annotations
 
 import math
+import re
+import textwrap
 
 from engine.printable import printable  # noqa: F401  (re-exported: the front ends escape user strings with it)
 from engine.records import ClipEvent, StepRecord
@@ -39,14 +41,19 @@ def log_ticks(lows: list[float], highs: list[float], most: int = 8) -> tuple[int
     return lo, hi, ticks, ["1" if t == 0 else f"1e{t}" for t in ticks]
 
 
+HIDDEN_PATH = "h-path only"  # the label of the hidden_path series and column
+
+
 def run_series(run, main_marker: str) -> list[tuple[str, object, str]]:
     """(label, values per step so far, marker) of what both charts draw from a run:
-    |dL/dh|, for an LSTM |dL/dc|, for an rnn the bound. Markers differ so the
-    series stay apart without colour."""
+    |dL/dh|; for an LSTM |dL/dc| and the most the hidden path alone keeps
+    (the product of sigma(J), the contrast that shows the cell path at work);
+    for an rnn the bound. Markers differ so the series stay apart without colour."""
     cols, k = run.records.columns, run.k
     series = [("|dL/dh|", cols["grad_norm"][:k], main_marker)]
     if run.cell.has_cell_state:
         series.append(("|dL/dc|", cols["cell_norm"][:k], "+"))
+        series.append((HIDDEN_PATH, cols["hidden_path"][:k], "x"))
     if run.bound_factor is not None:
         series.append(("bound", cols["bound"][:k], "dot"))
     return series
@@ -71,26 +78,63 @@ def status_tag(record: StepRecord) -> str:
     return {"ok": "", "vanishing": "VANISHED", "exploding": "EXPLODED", "overflow": "OVERFLOW", "truncated": "TRUNCATED"}[record.status]
 
 
+NOT_NECESSARY = "< 1 is sufficient for vanishing, not necessary."
+
+
 def verdict(summary: dict) -> str:
-    """The sufficient condition for vanishing (Pascanu, Mikolov and Bengio), in words.
+    """The vanishing condition in words, decisive words first (the dashboard
+    shows it on one line, cut at the right edge): `verdict_sentences` joined."""
+    return " ".join(verdict_sentences(summary))
+
+
+def verdict_sentences(summary: dict) -> list[str]:
+    """What sigma_max(W_hh)·gamma says about this run (SPEC section 1).
+
+    sigma_max·gamma < 1 is sufficient for vanishing, for every input
+    (Pascanu, Mikolov and Bengio); it is not necessary, so > 1 guarantees
+    nothing. For a linear chain (every Jacobian is W_hh itself) the spectral
+    radius decides: below 1 the gradient vanishes, above 1 it explodes
+    (SPEC section 2: sigma_max = 1.33, radius 0.63, it vanishes). Gated cells
+    have no such bound.
 
     Each number is shown with as many digits as it takes to sit on the same
     side of its threshold as the true value (sigma_max beside 1/gamma, the
-    product beside 1): 0.9996 never reads "1 < 1", and sigma_max = 3.99996
-    with gamma = 1/4 never reads "4·1/4 < 1". A product within round-off of 1
-    is the boundary."""
+    product and the radius beside 1): 0.9996 never reads "1 < 1", and
+    sigma_max = 3.99996 with gamma = 1/4 never reads "4·1/4 < 1". A value
+    within round-off of 1 is the boundary."""
     product = summary.get("sigma_gamma")
     if product is None:
-        return "gated cell: the bound sigma_max·gamma does not apply (watch the gates)"
+        return ["gated cell: the bound sigma_max·gamma does not apply.", "Watch the gates."]
+    if not math.isfinite(product):
+        return ["sigma_max·gamma cannot be computed: W_hh is not finite."]
     gamma, sigma = summary["gamma"], summary["sigma_max"]
     g = "1/4" if gamma == 0.25 else num(gamma)
-    if abs(product - 1.0) <= 1e-12:
-        return f"sigma_max·gamma = {num(1 / gamma)}·{g} = 1 to round-off, the boundary: vanishing is not guaranteed"
-    digits = max(_digits_beside(product, 1.0), _digits_beside(sigma, 1.0 / gamma))
-    lhs = f"sigma_max·gamma = {num(sigma, digits)}·{g} = {num(product, digits)}"
-    if product < 1:
-        return f"{lhs} < 1: vanishing is guaranteed"
-    return f"{lhs} > 1: vanishing is not guaranteed"
+    if _at_one(product):
+        condition = f"sigma_max·gamma = {num(1 / gamma)}·{g} = 1 to round-off"
+    else:
+        digits = max(_digits_beside(product, 1.0), _digits_beside(sigma, 1.0 / gamma))
+        condition = f"sigma_max·gamma = {num(sigma, digits)}·{g} = {num(product, digits)} {'<' if product < 1 else '>'} 1"
+        if product < 1:
+            return [f"vanishing guaranteed: {condition}.", "Sufficient for every input (Pascanu, Mikolov, Bengio)."]
+    radius = summary.get("spectral_radius")
+    if summary.get("linear_chain") and radius is not None and math.isfinite(radius):
+        return [_radius_decides(radius), f"{condition} guarantees nothing:", NOT_NECESSARY]
+    return [f"vanishing not guaranteed: {condition}.", NOT_NECESSARY]
+
+
+def _at_one(x: float) -> bool:
+    return abs(x - 1.0) <= 1e-12
+
+
+def _radius_decides(radius: float) -> str:
+    """A linear chain multiplies the gradient by W_hh at every step: its
+    spectral radius is the growth factor per step in the long run."""
+    if _at_one(radius):
+        return "neither vanishes nor explodes geometrically: linear chain, spectral radius 1."
+    shown = num(radius, _digits_beside(radius, 1.0))
+    if radius < 1:
+        return f"vanishes: linear chain, spectral radius {shown} < 1 decides."
+    return f"explodes: linear chain, spectral radius {shown} > 1 decides."
 
 
 def _digits_beside(x: float, pivot: float) -> int:
@@ -101,6 +145,13 @@ def _digits_beside(x: float, pivot: float) -> int:
         if (shown < pivot) == (x < pivot) and (shown > pivot) == (x > pivot):
             return digits
     return 17
+
+
+def _wrap(sentence: str, width: int) -> list[str]:
+    """Lines of at most `width` (unless one formula is longer), never breaking
+    a formula such as `sigma_max·gamma = 1.0004·1 = 1.0004 > 1`."""
+    glued = re.sub(r" ([=<>]) ", "\0\\1\0", sentence)
+    return [line.replace("\0", " ") for line in textwrap.wrap(glued, width, break_long_words=False, break_on_hyphens=False)]
 
 
 def summary_lines(summary: dict) -> list[str]:
@@ -115,12 +166,16 @@ def summary_lines(summary: dict) -> list[str]:
     elif summary.get("gate_spectral_radii"):
         add("spectral radius", ", ".join(f"{g} {num(r)}" for g, r in summary["gate_spectral_radii"].items()))
     add("singular values", ", ".join(num(s) for s in summary["singular_values"]) + "  (of W_hh)")
-    add("verdict", verdict(summary))
+    for i, sentence in enumerate(verdict_sentences(summary)):
+        for j, part in enumerate(_wrap(sentence, 80 - 18)):
+            add("verdict" if i == j == 0 else "", part)
     growth = summary["mean_growth"]
     add("growth per step", f"x{growth:.3f}  ({summary['regime']})" if math.isfinite(growth) else f"- ({summary['regime']})")
     add("gradient norm", f"start {num(summary['start_norm'], na='nan')}, final {num(summary['final_norm'], na='nan')}")
     if summary.get("final_cell_norm") is not None:
-        add("cell gradient", f"final {num(summary['final_cell_norm'], na='nan')}")
+        path = summary.get("final_hidden_path")
+        alone = f"  (the hidden path alone: at most {num(path, na='nan')})" if path is not None else ""
+        add("cell gradient", f"final {num(summary['final_cell_norm'], na='nan')}{alone}")
     for key, label in (("first_vanishing_k", "vanished at"), ("first_exploding_k", "exploded at"), ("overflow_k", "overflow at")):
         if summary.get(key) is not None:
             add(label, f"k = {summary[key]}")

@@ -126,7 +126,7 @@ def test_run_table_shows_records_and_the_verdict():
     assert result.exit_code == 0
     out = result.stdout
     assert "sigmoid-quarter: rnn/sigmoid" in out
-    assert "·1/4 = 0.671 < 1: vanishing is guaranteed" in out
+    assert "vanishing guaranteed: sigma_max·gamma = 2.69·1/4 = 0.671 < 1." in out
     assert "\x1b[" not in out  # no colour codes when not a terminal
 
 
@@ -318,3 +318,53 @@ def test_tui_flags_are_validated_before_anything_opens(fake_terminal):
     with pytest.raises(cli.UsageError, match="--hidden/-H must be an integer from 1 to 4096"):
         cli.launch("irnn", None, {"hidden": 0})
     assert opened == []
+
+
+# -- dead units and the hidden path: records, exports, table ---------------------------------------
+
+
+def test_dead_units_reach_the_json_the_csv_and_the_table():
+    """relu-rescue: dead = the fraction of units with net <= 0 (f' = 0), from the
+    dumped weights and inputs through SPEC 7's rnn step; ReLU is never saturated."""
+    doc = strict_json(invoke("run", "relu-rescue", "--format", "json", "--dump").stdout)
+    P = {name: np.array(value) for name, value in doc["params"].items()}
+    x = np.array(doc["inputs"])
+    T, N, H = x.shape[0], x.shape[1], P["weight_hh_l0"].shape[0]
+    h, dead = np.zeros((N, H)), []
+    for t in range(T):
+        net = x[t] @ P["weight_ih_l0"].T + P["bias_ih_l0"] + h @ P["weight_hh_l0"].T + P["bias_hh_l0"]
+        dead.append(np.mean(net <= 0))
+        h = np.maximum(net, 0.0)
+    expected = dead[::-1]  # record k is transition T - k + 1
+    assert [s["dead"] for s in doc["steps"]] == pytest.approx(expected, abs=0)
+    assert all(s["saturation"] == 0 for s in doc["steps"])
+    rows = list(csv.DictReader(io.StringIO(invoke("run", "relu-rescue", "--format", "csv").stdout)))
+    assert [float(r["dead"]) for r in rows] == pytest.approx(expected, abs=0)
+    table = invoke("run", "relu-rescue").stdout.splitlines()
+    assert table[1].split()[5:7] == ["sat", "dead"]
+    assert table[2].split()[5:7] == ["0%", f"{100 * expected[0]:.0f}%"]
+
+
+def test_dead_does_not_apply_to_tanh():
+    doc = strict_json(invoke("run", "tanh-saturation", "--format", "json").stdout)
+    assert all(s["dead"] is None for s in doc["steps"])
+    rows = list(csv.DictReader(io.StringIO(invoke("run", "tanh-saturation", "--format", "csv").stdout)))
+    assert all(r["dead"] == "" for r in rows)
+    assert "dead" not in invoke("run", "tanh-saturation").stdout.splitlines()[1].split()
+
+
+def test_the_hidden_path_beside_the_cell_gradient():
+    """lstm-cec: the table shows h-path beside |dL/dc|, the JSON and CSV carry
+    hidden_path, and the summary says how little the hidden path alone keeps."""
+    doc = strict_json(invoke("run", "lstm-cec", "--format", "json").stdout)
+    path = np.array([s["hidden_path"] for s in doc["steps"]])
+    sigma = np.array([s["jacobian_sigma"] for s in doc["steps"]])
+    np.testing.assert_allclose(path, doc["summary"]["start_norm"] * np.cumprod(sigma), rtol=1e-12)  # the loss is on the last step
+    assert doc["summary"]["final_hidden_path"] == path[-1] < 1e-20 * doc["summary"]["final_cell_norm"]
+    rows = list(csv.DictReader(io.StringIO(invoke("run", "lstm-cec", "--format", "csv").stdout)))
+    assert [float(r["hidden_path"]) for r in rows] == path.tolist()
+    out = invoke("run", "lstm-cec").stdout
+    assert out.splitlines()[1].split()[4:6] == ["|dL/dc|", "h-path"]
+    assert "(the hidden path alone: at most 1.13e-27)" in out
+    plot = invoke("run", "lstm-cec", "--plot").stdout
+    assert "h-path only" in plot
