@@ -13,9 +13,9 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from textual.color import Color
 from hypothesis import given
 from hypothesis import strategies as st
+from textual.color import Color
 
 from engine import Config, Run
 from engine.presets import BUILTIN, WIG

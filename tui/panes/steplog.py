@@ -25,8 +25,8 @@ backward step has just gone through.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from rich.cells import cell_len, set_cell_size
 from textual.app import ComposeResult
