@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.content import Content
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
@@ -12,6 +13,7 @@ from textual.widgets.option_list import Option
 from engine.clipping import END, RULES
 from engine.config import CLIP_MODES, Config
 from engine.presets import Preset
+from engine.printable import printable
 from engine.records import StepRecord
 
 from . import format as _format
@@ -243,7 +245,8 @@ class PresetPicker(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="picker"):
-            yield OptionList(*(Option(f"{p.name:<16} {p.description}", id=p.name) for p in self.presets))
+            # Content, not markup: a preset file's description is shown as written ("[b]" and "[/x]" too)
+            yield OptionList(*(Option(Content(f"{p.name:<16} {printable(p.description)}"), id=p.name) for p in self.presets))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)

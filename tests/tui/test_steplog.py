@@ -389,3 +389,20 @@ async def test_help_fits_and_scrolls(size):
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, HelpScreen)
+
+
+@asyncio
+async def test_preset_picker_shows_a_description_as_written():
+    """A preset file's description is text, not markup: brackets survive."""
+    from engine.presets import Preset
+    from tui.screens import PresetPicker
+
+    odd = Preset("odd", "clip to [-c, c] with [bold]no[/bold] markup [/x]", "look", BUILTIN["seed-explode"].config, source="file")
+    app = make_app("seed-explode", presets={**BUILTIN, "odd": odd})
+    async with app.run_test(size=(120, 40)) as pilot:
+        await built(pilot)
+        app.push_screen(PresetPicker([odd]))
+        await pilot.pause()
+        options = app.screen.query_one("OptionList")
+        text = "".join(seg.text for strip in options.render_lines(options.region.reset_offset) for seg in strip)
+        assert "clip to [-c, c] with [bold]no[/bold] markup [/x]" in text
