@@ -491,7 +491,8 @@ class BpttLab(App):
         self.query_one(ParamsForm).toggle_class("hidden")
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.preset, self.engine_run.config.cell_type if self.engine_run else self.config.cell_type))
+        config = self.engine_run.config if self.engine_run else self.config
+        self.push_screen(HelpScreen(self.preset, config.cell_type, config))
 
     # -- the palette: every action, each clip mode and pause kind, every preset ------
 
