@@ -209,7 +209,7 @@ def floor_applies(c: Config) -> None:
         raise SystemExit(f"the floor does not implement this config: {wrong or c.cell}")
 
 
-ON_READ = ("jacobian_sigma", "saturation", "gate_mean", "bound")
+from engine.records import ON_READ  # what a record shows of the forward pass alone: computed when read
 
 
 def time_recorded(config: Config, params, inputs, targets) -> tuple[dict, Run]:

@@ -81,8 +81,9 @@ def log_columns(cell=None) -> list[tuple[str, str]]:
         ("|dL/dc|", "LSTM only: the same for the cell state c_t. Its direct path multiplies by the forget gate f alone "
          "(no weight matrix, no squashing derivative): the constant error carousel."),
         *(
-            [("h-path", "LSTM only: the most the hidden path alone could keep: |dL/dh_T| times the product of the σ(J) of the "
-              "steps so far (the chart's 'h-path only'). Where |dL/dc| stays above it, the cell path carries the gradient.")]
+            [("h-path", "LSTM only: the most the hidden path alone could keep: the starting |dL/dh| times the product of the "
+              "σ(J) of the steps so far, plus each later loss's own gradient, added as it comes in (the chart's 'h-path only'). "
+              "Where |dL/dc| stays above it, the cell path carries the gradient.")]
             if "hidden_path" in recorded else []
         ),
         (gate_name, gate_what),
@@ -143,8 +144,9 @@ def chart() -> list[tuple[str, str]]:
         ("|dL/dc|", "LSTM only: the cell-state gradient, beside the hidden one."),
     ]
     if HIDDEN_PATH:
-        rows.append((HIDDEN_PATH, "LSTM only: the most the hidden path alone could keep: |dL/dh_T| times the product of the "
-                     "steps' σ(J). Where |dL/dc| stays above it, the cell path is carrying the gradient."))
+        rows.append((HIDDEN_PATH, "LSTM only: the most the hidden path alone could keep: the starting |dL/dh| times the product "
+                     "of the steps' σ(J), plus each later loss's own gradient. Where |dL/dc| stays above it, the cell path is "
+                     "carrying the gradient."))
     rows += [
         ("bound", "rnn cells only: the Pascanu-Mikolov-Bengio bound (see bound in the log); it may run off the top."),
         ("|grad|", "(params) with norm, value and agc clipping: the running norm of the parameter gradients."),
