@@ -82,6 +82,7 @@ import numpy as np  # noqa: E402
 import engine  # noqa: E402
 from engine import Config, Run  # noqa: E402
 from engine.data import make_data  # noqa: E402
+from engine.records import ON_READ  # noqa: E402  (what a record shows of the forward pass alone: computed when read)
 from engine.weights import init_params  # noqa: E402
 from floor import FLOORS  # noqa: E402
 
@@ -209,7 +210,6 @@ def floor_applies(c: Config) -> None:
         raise SystemExit(f"the floor does not implement this config: {wrong or c.cell}")
 
 
-from engine.records import ON_READ  # what a record shows of the forward pass alone: computed when read
 
 
 def time_recorded(config: Config, params, inputs, targets) -> tuple[dict, Run]:
