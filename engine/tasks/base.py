@@ -89,7 +89,7 @@ def accuracy(y: np.ndarray, targets: np.ndarray) -> float:
 
 def mean_squared_error(y: np.ndarray, targets: np.ndarray) -> float:
     """Mean over the batch and output dims of (y - target)^2, summed over the steps (the mse loss)."""
-    S, n, K = y.shape
+    _, n, K = y.shape
     diff = y - targets
     return float(np.sum(diff * diff) / (n * K))
 

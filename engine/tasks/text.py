@@ -32,7 +32,8 @@ class TextTask(Task):
 
     def __init__(self, text: str = "", window: int = 0):
         if not text:
-            from ..presets import WIG  # on use: presets may come to import the training lab
+            # Imported on use: presets may come to import the training lab.
+            from ..presets import WIG
 
             text = WIG
         self.text = text
