@@ -205,7 +205,7 @@ NUMERIC = (
     "grad_norm",  # the same after clipping (what the optimizer got)
     "clip_factor",  # grad_norm / grad_norm_raw when an end-of-pass rule acted, else NaN
     "reach",  # ||dL/dh_0|| / ||dL/dh_T|| (loss on the last step; NaN otherwise)
-    "long_share",  # share of the dW_hh contribution norms from records k > T/2 (every diagnostics_every updates)
+    "long_share",  # share of the dW_hh contribution norms from records k > T/2 (loss on the last step; every diagnostics_every updates)
 )
 # Per gate block (G columns): of W_hh at theta_{u-1}, every diagnostics_every updates, NaN between.
 BLOCKED = ("spectral_radius", "sigma_max")
@@ -414,17 +414,20 @@ class Training:
         u = self.u + 1
         every = self.settings.diagnostics_every
         measure = bool(every) and (u == 1 or u % every == 0)
+        # With a loss on every step, record k's terms mix every output's, near and far:
+        # "more than T/2 back" has no single origin, so long_share (like reach) is NaN.
+        shares = measure and self.config.loss_on == "last"
         i, rec, cols = u - 1, self.records, self.records.columns
         with np.errstate(all="ignore"):
             if measure:
                 cols["sigma_max"][i], cols["spectral_radius"][i] = spectrum(self.config, self.model.params["weight_hh_l0"])
                 self._contributions[:] = 0.0  # a step truncation has cut adds nothing
-            out = self.last = self._update(self.model, self.optimizer, u, self._contributions if measure else None)
+            out = self.last = self._update(self.model, self.optimizer, u, self._contributions if shares else None)
             cols["loss"][i] = out.loss
             cols["grad_norm_raw"][i] = out.grad_norm_raw
             cols["grad_norm"][i] = out.grad_norm
             cols["reach"][i] = out.reach
-            if measure:
+            if shares:
                 cols["long_share"][i] = long_share(self._contributions)
             clipped = out.applied or out.clip_steps > 0
             rec.clipped[i] = clipped

@@ -221,15 +221,19 @@ def test_run_for_u_steps_the_backward_pass_that_made_update_u(label, change, tas
         contribution = run.records.columns["contribution"][:T]
         far = np.arange(1, T + 1) > T / 2
         assert rec.long_share == pytest.approx(contribution[far].sum() / contribution.sum(), rel=1e-9)
+        assert 0.0 <= rec.long_share < 1.0
         spectrum = run.model.spectrum()
         assert rec.sigma_max[0] == pytest.approx(spectrum["sigma_max"], rel=1e-12) or training.config.gates > 1
         np.testing.assert_allclose(rec.spectral_radius, spectrum["block_radii"], rtol=1e-10)
 
 
-def test_reach_is_nan_for_a_loss_on_every_step():
-    training = Training(Config(hidden=4, seed=1), TrainingSettings(task="text", updates=2))
+def test_reach_and_long_share_are_nan_for_a_loss_on_every_step():
+    """Each output's gradient starts at its own step: "from h_T" and "more than T/2 back" have no single origin."""
+    training = Training(Config(hidden=4, seed=1), TrainingSettings(task="text", updates=2, diagnostics_every=1))
     training.run()
     assert np.isnan(training.records.columns["reach"][:2]).all()
+    assert np.isnan(training.records.columns["long_share"][:2]).all()
+    assert np.isfinite(training.records.columns["sigma_max"][:2]).all()
 
 
 def test_params_at_replays_between_checkpoints_bit_for_bit():
