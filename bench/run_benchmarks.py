@@ -521,7 +521,12 @@ def main(argv: list[str] | None = None) -> int:
             f"| frame with 100,000 steps of history | {1e3 * tui['frame_100k_s']:.2f} ms |\n"
             f"| ratio (target <= 1.5x) | {tui['frame_ratio']:.2f}x |\n"
             f"| run to the end of a T = 100,000 chain | {tui['run_to_end_100k_s']:.1f} s |\n"
-            f"| peak RSS of a process doing only that run (Python and Textual included) | {tui['peak_rss_mib']:.0f} MiB |"
+            f"| the engine alone on the same run: stepping, and stepping plus the numbers the log shows | "
+            f"{tui['engine_stepping_100k_s']:.1f} s, {tui['engine_with_log_numbers_100k_s']:.1f} s |\n"
+            f"| run to the end / the engine alone | {tui['run_to_end_over_engine']:.2f}x |\n"
+            f"| peak RSS of a process doing only that run (Python and Textual included) | {tui['peak_rss_mib']:.0f} MiB |\n"
+            f"| its RSS at each 10% of the run | {' '.join(f'{x:.0f}' for x in tui['rss_every_10pct_mib'])} MiB |\n"
+            f"| first frame of a large run (lstm H=256 T=5000, built in a worker) | {tui['first_frame_large_s']:.2f} s (run ready after {tui['large_run_ready_s']:.1f} s) |"
         )
     print(f"\nBenchmark wall time: {total:.1f} s ({mode})")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

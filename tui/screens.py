@@ -148,9 +148,14 @@ def chart() -> list[tuple[str, str]]:
                      "of the steps' σ(J), plus each later loss's own gradient. Where |dL/dc| stays above it, the cell path is "
                      "carrying the gradient."))
     rows += [
-        ("bound", "rnn cells only: the Pascanu-Mikolov-Bengio bound (see bound in the log); it may run off the top."),
+        ("bound", "rnn cells only: the Pascanu-Mikolov-Bengio bound (see bound in the log)."),
+        ("off the top", "a curve other than |dL/dh| may leave the chart rather than squash |dL/dh| into a few rows: "
+         "the legend says so ('off the top from k = 43'); 'hidden under |dL/dh|' means it lies on the |dL/dh| curve."),
         ("|grad|", "(params) with norm, value and agc clipping: the running norm of the parameter gradients."),
-        ("clip", "the red marks: where a clip acted, and the norm before and after it."),
+        ("o → x", "step clipping: o is |dL/dh| before the clip, x after it, at each clipped step: what the clip rescued."),
+        ("!", "norm, value and agc clipping: where the running measure first crossed the threshold; at the last step o → x "
+         "is the parameter-gradient norm before and after the rule rescaled it."),
+        ("truncate", "a vertical line between k = truncate and the next step: beyond it the outputs' gradients are cut."),
         ("threshold", "the clip threshold: a horizontal line on the curve it is compared with (step: |dL/dh|; norm: |grad|)."),
         ("zero, overflow", "a norm of exactly 0 sits on the floor row, one that overflowed on the ceiling row "
          "(a log scale has no room for them)."),

@@ -580,10 +580,10 @@ async def test_an_overflowing_run_is_drawn_capped_and_annotated():
         app._forward(400)
         draw(app)
         await pilot.pause()
-        text = app.query_one("#chart").plt.build()
+        legend = "\n".join(app.query_one("#chart").legend)
         overflowed = sum(r.status == "overflow" for r in app.engine_run.records)
         assert overflowed > 100
-        assert f"{overflowed} overflow" in text
+        assert f"{overflowed} overflow: on the ceiling" in legend
 
 
 async def test_an_engine_error_is_a_notification_and_the_app_stays_up():
