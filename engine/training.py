@@ -34,9 +34,9 @@ it), each with the optimizer's state. Memory is bounded: at most
 spacing doubles and every other one is dropped (evenly thinned), so 100,000
 updates with checkpoint_every 100 and max_checkpoints 64 keep 62 spaced 1,600
 apart (an rnn of H=128 with adam: ~25 MiB of checkpoints, ~8 MiB of records).
-Parameters between checkpoints are made again by replaying updates from the
-one before (at most a spacing's worth) (each update's batch is made from its own seed stream,
-so the replay is the same computation, bit for bit).
+Parameters between checkpoints are made again by replaying at most a
+spacing's worth of updates from the one before: each update's batch comes
+from its own seed stream, so the replay is the same computation, bit for bit.
 """
 
 from __future__ import annotations
