@@ -30,8 +30,9 @@
 2. Wall time (median of 5 subprocess runs, after one untimed run) of
    `bptt-lab --help` and `bptt-lab run seed-explode --format json` through the
    console script .venv/bin/bptt-lab; a failing command is reported as n/a.
-3. The dashboard's frame cost and a long run (bench/tui_frames.py).
-4. The machine: CPU count, numpy and its BLAS, torch, threads, Python.
+3. One training update against PyTorch's (bench/train_update.py), when torch is installed.
+4. The dashboard's frame cost and a long run (bench/tui_frames.py).
+5. The machine: CPU count, numpy and its BLAS, torch, threads, Python.
 
 Prints Markdown tables and writes bench/results/latest.json (git-ignored).
 Progress goes to stderr, so stdout is only the report.
@@ -502,6 +503,12 @@ def main(argv: list[str] | None = None) -> int:
     if LEAN is None:
         log(f"[lean] {LEAN_MISSING}")
     cases = [bench_case(spec, args.quick, repeats, peer_mod) for spec in CASES]
+    training = None
+    if peer_mod is not None:
+        log("[train] one training update, engine against PyTorch")
+        import train_update
+
+        training = train_update.main(repeats=10 if args.quick else 30)
     cli = [] if args.no_cli else [bench_cli(label, a, CLI_REPEATS) for label, a in CLI_COMMANDS]
     tui = None
     if not args.no_tui:
@@ -513,6 +520,8 @@ def main(argv: list[str] | None = None) -> int:
     ctx["load_average_at_end"] = _loadavg()
 
     print(markdown(ctx, cases, cli, mode))
+    if training is not None:
+        print("\n" + train_update.markdown(training))
     if tui is not None:
         print(
             "\nDashboard (the app under Pilot at 120 x 40, median of 30 frames; a frame = the redraw plus the chart's plotext build)\n\n"
@@ -537,6 +546,7 @@ def main(argv: list[str] | None = None) -> int:
         "targets": {f"{c[0]} H={c[2]} N={c[3]} T={c[4]}": c[5] for c in CASES},
         "cases": cases,
         "cli": cli,
+        "training_update": training,
         "tui": tui,
         "total_wall_s": total,
     }
