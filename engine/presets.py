@@ -26,9 +26,9 @@ from pathlib import Path
 from .config import SPEC, Config, ConfigError
 from .printable import ESCAPES as _ESCAPES
 from .printable import printable
+from .tasks.text import WIG
 from .weights import file_sizes
 
-WIG = "The man who wore a wig on his head went inside"
 DEFAULT_PRESET = "seed-explode"
 
 

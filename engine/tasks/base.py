@@ -9,13 +9,12 @@ metric and the baseline a model that learned nothing reaches:
     task.baseline_loss            # the loss (summed over the loss steps) of the no-learning predictor
     task.baseline_metric          # the metric of the same predictor
 
-Streams: update u's batch comes from its own generator, child u of the
-run's `train` stream, so any update's batch can be made again without
-replaying the ones before it; the evaluation batch comes from the `eval`
-stream. Both are children of numpy.random.SeedSequence(seed) after the
-four of engine/seeding.py (`weights`, `inputs`, `targets`, `probe`), so
-they are independent of the initial weights: two runs that differ only in a
-remedy (clipping, cell, init) see the same data.
+Streams (engine/seeding.py): update u's batch comes from its own
+generator, child u of the seed's `train` stream, so any update's batch can
+be made again without replaying the ones before it; the evaluation batch
+comes from the `eval` stream. Both are independent of the `weights` stream:
+two runs that differ only in a remedy (clipping, cell, init) see the same
+data.
 """
 
 from __future__ import annotations
@@ -26,21 +25,16 @@ from typing import ClassVar
 import numpy as np
 
 from ..config import Config, ConfigError
-
-# Spawn-key indices after engine/seeding.PURPOSES ("weights", "inputs", "targets", "probe"):
-# SeedSequence(seed).spawn(6)[4] is SeedSequence(seed, spawn_key=(4,)), so adding
-# "train" and "eval" to PURPOSES later keeps these bits.
-TRAIN_STREAM, EVAL_STREAM = 4, 5
-
+from ..seeding import sequence
 
 def batch_rng(seed: int, u: int) -> np.random.Generator:
     """The generator of update u's batch (u = 1..U)."""
-    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(TRAIN_STREAM, u)))
+    return np.random.default_rng(sequence(seed, "train", u))
 
 
 def eval_rng(seed: int) -> np.random.Generator:
     """The generator of the fixed evaluation batch."""
-    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(EVAL_STREAM,)))
+    return np.random.default_rng(sequence(seed, "eval"))
 
 
 class Task(ABC):
@@ -105,4 +99,4 @@ def needs(name: str, steps: int, least: int, why: str) -> None:
         raise ConfigError("steps", f"task {name} needs steps >= {least} ({why}), got {steps}")
 
 
-__all__ = ["EVAL_STREAM", "TRAIN_STREAM", "Task", "accuracy", "batch_rng", "entropy", "eval_rng", "mean_squared_error", "needs"]
+__all__ = ["Task", "accuracy", "batch_rng", "entropy", "eval_rng", "mean_squared_error", "needs"]

@@ -23,6 +23,9 @@ import numpy as np
 from ..config import SPEC, Config, ConfigError
 from .base import Task, accuracy, entropy
 
+# The source material's sentence (SPEC 5): it is the man, not the wig, who went inside.
+WIG = "The man who wore a wig on his head went inside"
+
 
 class TextTask(Task):
     name = "text"
@@ -31,12 +34,7 @@ class TextTask(Task):
     metric_name, higher_is_better = "accuracy", True
 
     def __init__(self, text: str = "", window: int = 0):
-        if not text:
-            # Imported on use: presets may come to import the training lab.
-            from ..presets import WIG
-
-            text = WIG
-        self.text = text
+        self.text = text or WIG
         words = self.text.split()
         if len(words) < 2:
             raise ConfigError("text", f"the text task needs at least two words (inputs are words 1..n-1, targets words 2..n), got {len(words)}")
