@@ -1,4 +1,4 @@
-"""JSON and CSV exports of a run (schema documented in the README).
+"""JSON and CSV exports of a run and of a training (schemas documented in the README).
 
 JSON is strict RFC 8259: a non-finite number is written as null (the step's
 status says why) and `json.dumps(allow_nan=False)` guarantees no NaN or
@@ -16,13 +16,18 @@ import csv
 import io
 import json
 import math
+from dataclasses import dataclass, fields
 from typing import Any, Callable, TextIO
 
 import numpy as np
 
 from .run import Run
 from .records import NUMERIC, STATUSES
-from .config import CLIP_MODES
+from .config import CLIP_MODES, Config
+from .training import BLOCKED, Checkpoint, TrainingSettings
+from .training import NUMERIC as UPDATE_NUMERIC
+from .training import STATUSES as UPDATE_STATUSES
+from .weights import param_shapes
 
 SCHEMA = "bptt-lab.run/1"
 CHUNK = 1024  # records formatted at a time by the streaming writers
@@ -238,3 +243,195 @@ class _Buffered:
             self.parts.clear()
             self.length = 0
             self.stream.write(text)
+
+
+# -- training (SPEC 8): `bptt-lab.train/1` ------------------------------------------------
+
+TRAIN_SCHEMA = "bptt-lab.train/1"
+# One object per update, in this order; spectral_radius and sigma_max are lists, one per gate block.
+UPDATE_FIELDS = (
+    "u", "loss", "eval_loss", "metric", "grad_norm_raw", "grad_norm", "clipped", "clip_factor", "clip_steps",
+    "spectral_radius", "sigma_max", "reach", "long_share", "evaluated", "status",
+)  # fmt: skip
+
+
+def update_rows(training, lo: int, hi: int) -> list[dict]:
+    """The records of updates lo+1..hi as JSON-ready dicts (non-finite values None)."""
+    rec, cols = training.records, training.records.columns
+    numeric = {name: cols[name][lo:hi].tolist() for name in UPDATE_NUMERIC}
+    blocked = {name: cols[name][lo:hi].tolist() for name in BLOCKED}
+    clipped, evaluated = rec.clipped[lo:hi].tolist(), rec.evaluated[lo:hi].tolist()
+    clip_steps, status = rec.clip_steps[lo:hi].tolist(), rec.status[lo:hi].tolist()
+    rows = []
+    for i in range(hi - lo):
+        row = {"u": lo + i + 1, **{name: numeric[name][i] for name in UPDATE_NUMERIC}, "clipped": clipped[i], "clip_steps": clip_steps[i]}
+        row.update({name: blocked[name][i] for name in BLOCKED})
+        row.update(evaluated=evaluated[i], status=UPDATE_STATUSES[status[i]])
+        rows.append(finite_or_none({name: row[name] for name in UPDATE_FIELDS}))
+    return rows
+
+
+def checkpoint_dict(checkpoint) -> dict:
+    """A checkpoint as JSON: the updates it follows, why it was kept, the parameters and the optimizer's state."""
+    return {"n": checkpoint.n, "reasons": sorted(checkpoint.reasons), "params": dict(checkpoint.params), "optimizer": checkpoint.optimizer}
+
+
+def training_header(training, preset: str | None = None, upto: int | None = None) -> dict:
+    """Everything before the updates: what makes the training again (config,
+    training settings, the seed in the config) and its summary after `upto` updates."""
+    return {
+        "schema": TRAIN_SCHEMA,
+        "preset": preset,
+        "config": training.config.to_dict(),
+        "training": training.settings.to_dict(),
+        "blocks": list(training.config.cell_type.gates),
+        "summary": training.summary(upto),
+    }
+
+
+def training_to_dict(training, preset: str | None = None, dump: bool = False) -> dict:
+    """The `bptt-lab.train/1` document of the updates recorded so far (a consistent snapshot)."""
+    count = training.records.count
+    doc = training_header(training, preset, count)
+    doc["updates"] = update_rows(training, 0, count)
+    if dump:
+        doc["checkpoints"] = [checkpoint_dict(ck) for n, ck in sorted(training.checkpoints.items()) if n <= count]
+    return finite_or_none(doc)
+
+
+def write_training_json(training, stream: TextIO, preset: str | None = None, dump: bool = False, progress: Progress | None = None) -> None:
+    """The `bptt-lab.train/1` document, strict JSON at indent 2 with one update
+    a line, written a chunk of updates at a time (no trailing newline).
+    `dump` adds the checkpoints (parameters and optimizer state), from which
+    any update is made again quickly."""
+    count = training.records.count  # one snapshot, however far a worker has got since
+    out = _Buffered(stream)
+    header = training_header(training, preset, count)
+    out.write("{")
+    for i, (key, value) in enumerate(header.items()):
+        out.write(("," if i else "") + "\n  " + json.dumps(key) + ": ")
+        _encode(value, 1, out)
+    out.write(',\n  "updates": [')
+    for lo in range(0, count, CHUNK):
+        hi = min(lo + CHUNK, count)
+        lines = (json.dumps(row, allow_nan=False) for row in update_rows(training, lo, hi))
+        out.write(("," if lo else "") + "\n    " + ",\n    ".join(lines))
+        if progress is not None:
+            progress(hi, count)
+    out.write("\n  ]" if count else "]")
+    if dump:
+        out.write(',\n  "checkpoints": ')
+        _encode([checkpoint_dict(ck) for n, ck in sorted(training.checkpoints.items()) if n <= count], 1, out)
+    out.write("\n}")
+    out.flush()
+
+
+def training_csv_columns(training) -> list[str]:
+    """The CSV header: a spectral_radius and sigma_max column per gate block (`spectral_radius_f`; one block: no suffix)."""
+    gates = training.config.cell_type.gates
+    blocks = lambda name: [name] if len(gates) == 1 else [f"{name}_{g}" for g in gates]  # noqa: E731
+    names = []
+    for name in UPDATE_FIELDS:
+        names += blocks(name) if name in ("spectral_radius", "sigma_max") else [name]
+    return names
+
+
+def write_training_csv(training, stream: TextIO, lo: int = 0, hi: int | None = None, header: bool = True, progress: Progress | None = None) -> None:
+    """One row per update lo+1..hi (default: all recorded); an empty cell is a
+    value not taken at that update or not finite. Called again with the next
+    range, it streams a training as it runs."""
+    hi = training.records.count if hi is None else hi
+    out = _Buffered(stream)
+    w = csv.writer(out, lineterminator="\n")
+    if header:
+        w.writerow(training_csv_columns(training))
+    for start in range(lo, hi, CHUNK):
+        end = min(start + CHUNK, hi)
+        for row in update_rows(training, start, end):
+            cells = []
+            for name in UPDATE_FIELDS:
+                value = row[name]
+                for v in value if isinstance(value, list) else [value]:
+                    cells.append("" if v is None else "true" if v is True else "false" if v is False else v)
+            w.writerow(cells)
+        if progress is not None:
+            progress(end - lo, hi - lo)
+    out.flush()
+
+
+@dataclass(frozen=True)
+class TrainingExport:
+    """What `read_training` finds in a `bptt-lab.train/1` document: enough to
+    make any recorded update again (`training.replay_update`)."""
+
+    preset: str | None
+    config: Config
+    settings: Any  # TrainingSettings
+    losses: dict[int, float]  # u -> the update's recorded loss (NaN for null)
+    statuses: dict[int, str]
+    checkpoints: list  # Checkpoint, by n (empty without --dump)
+
+    @property
+    def updates_done(self) -> int:
+        return max(self.losses, default=0)
+
+    def start_for(self, u: int):
+        """The latest checkpoint before update u, or None (replay from theta_0)."""
+        before = [ck for ck in self.checkpoints if ck.n < u]
+        return before[-1] if before else None
+
+
+class ExportError(ValueError):
+    """A file that is not a usable `bptt-lab.train/1` document; the message says why."""
+
+
+def read_training(text: str) -> TrainingExport:
+    """Parse a `bptt-lab.train/1` document (ExportError or ConfigError if it cannot be used)."""
+    try:
+        doc = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ExportError(f"not JSON ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("schema") != TRAIN_SCHEMA:
+        found = doc.get("schema") if isinstance(doc, dict) else None
+        raise ExportError(f"not a {TRAIN_SCHEMA} export (schema {found!r}); bptt-lab train --format json writes one")
+    for key, kind in (("config", dict), ("training", dict), ("updates", list)):
+        if not isinstance(doc.get(key), kind):
+            raise ExportError(f"'{key}' is missing or not {'an object' if kind is dict else 'a list'}")
+    names = [f.name for f in fields(Config) if f.init]
+    missing = [n for n in names if n not in doc["config"]]
+    if missing:
+        raise ExportError(f"'config' lacks '{missing[0]}'")
+    config = Config(**{n: doc["config"][n] for n in names})
+    settings = TrainingSettings.from_dict(doc["training"])
+    config = settings.make_task(config).configure(config)
+    losses, statuses = {}, {}
+    for i, row in enumerate(doc["updates"], 1):
+        if not isinstance(row, dict) or row.get("u") != i:
+            raise ExportError(f"update {i} is missing or out of order")
+        loss = row.get("loss")
+        losses[i] = math.nan if loss is None else float(loss)
+        statuses[i] = str(row.get("status"))
+    shapes = param_shapes(config)
+    checkpoints = []
+    for ck in doc.get("checkpoints") or []:
+        try:
+            params = {name: np.array(ck["params"][name], dtype=np.float64) for name in shapes}
+            bad = next((name for name, shape in shapes.items() if params[name].shape != tuple(shape)), None)
+            if bad:
+                raise ExportError(f"checkpoint {ck['n']}: {bad} has shape {params[bad].shape}, the config needs {tuple(shapes[bad])}")
+            checkpoints.append(Checkpoint(int(ck["n"]), params, _optimizer_state(ck["optimizer"]), set(ck.get("reasons", []))))
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, ExportError):
+                raise
+            raise ExportError(f"a checkpoint cannot be read ({type(exc).__name__}: {exc})") from None
+    checkpoints.sort(key=lambda ck: ck.n)
+    return TrainingExport(doc.get("preset"), config, settings, losses, statuses, checkpoints)
+
+
+def _optimizer_state(state: Any) -> Any:
+    """An optimizer state from JSON: parameter dicts of lists become arrays (null stays None)."""
+    if isinstance(state, dict):
+        return {k: _optimizer_state(v) for k, v in state.items()}
+    if isinstance(state, list):
+        return np.array(state, dtype=np.float64)
+    return state

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -159,6 +159,31 @@ class TrainingSettings:
 
     def make_task(self, config: Config) -> Task:
         return make_task(self.task, steps=config.steps, text=self.text, window=self.window)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every setting, JSON-ready (what an export carries to make the training again)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainingSettings:
+        """The settings `to_dict` gave (validated; an unknown key is a ConfigError naming it)."""
+        unknown = sorted(set(values) - set(SETTINGS))
+        if unknown:
+            raise ConfigError(unknown[0], f"unknown training setting '{unknown[0]}'")
+        return cls(**values)
+
+    def check_memory(self, config: Config, task: Task | None = None) -> None:
+        """Refuse (ConfigError on `updates`) a training that would need more than
+        the memory limit: called before anything is computed. `config` as
+        Training uses it (after the task's shapes)."""
+        need = self.memory_estimate(config, task)
+        if need > MEMORY_LIMIT_BYTES:
+            raise ConfigError(
+                "updates",
+                f"this training needs about {need / 2**30:.1f} GiB ({self.updates} updates' records, "
+                f"{self.max_checkpoints} checkpoints, T={config.steps} x N={config.batch} x H={config.hidden}); "
+                f"the limit is {MEMORY_LIMIT_BYTES / 2**30:.0f} GiB: reduce updates, max_checkpoints or the model",
+            )
 
     def memory_estimate(self, config: Config, task: Task | None = None) -> int:
         """Bytes a training of this Config holds: the records, the checkpoints,
@@ -358,6 +383,10 @@ class TrainingComplete(RuntimeError):
     """step() after the last update or a divergence."""
 
 
+class ReplayError(ValueError):
+    """Parameters that cannot be made again: an update on the way diverged."""
+
+
 class Training:
     def __init__(self, config: Config, settings: TrainingSettings, params: dict[str, np.ndarray] | None = None, task: Task | None = None):
         """config: the model and clipping (its D, K, loss and loss_on are set
@@ -366,14 +395,7 @@ class Training:
         self.settings = s = settings
         self.task = task or s.make_task(config)
         self.config = c = self.task.configure(config)
-        need = s.memory_estimate(c, self.task)
-        if need > MEMORY_LIMIT_BYTES:
-            raise ConfigError(
-                "updates",
-                f"this training needs about {need / 2**30:.1f} GiB ({s.updates} updates' records, "
-                f"{s.max_checkpoints} checkpoints, T={c.steps} x N={c.batch} x H={c.hidden}); "
-                f"the limit is {MEMORY_LIMIT_BYTES / 2**30:.0f} GiB: reduce updates, max_checkpoints or the model",
-            )
+        s.check_memory(c, self.task)
         self.model = Model(c, {k: np.array(v, dtype=np.float64) for k, v in params.items()}) if params is not None else Model.from_config(c)
         self.optimizer = self._optimizer(self.model.params)
         self.rule = make_rule(c.clip, c.clip_threshold)
@@ -562,12 +584,23 @@ class Training:
             raise IndexError(f"parameters after {n} updates are not available (0..{self.applied})")
         if n == self.applied:
             return {k: v.copy() for k, v in self.model.params.items()}
-        base = self.checkpoints[max(k for k in self.checkpoints if k <= n)]
-        model = Model(self.config, {k: v.copy() for k, v in base.params.items()})
+        return self.replay(self.checkpoints[max(k for k in self.checkpoints if k <= n)], n)
+
+    def replay(self, base: Checkpoint, n: int, progress: Callable[[int, int], None] | None = None) -> dict[str, np.ndarray]:
+        """theta_n made again from checkpoint `base` (base.n <= n): updates
+        base.n + 1..n on their own batches, bit for bit what they gave.
+        progress(done, total) after each update; a ReplayError if one of them
+        diverges (a checkpoint that is not this training's)."""
+        model = Model(self.config, {k: np.array(v, dtype=np.float64) for k, v in base.params.items()})
         optimizer = self._optimizer(model.params)
         optimizer.load(base.optimizer)
         for u in range(base.n + 1, n + 1):
-            self._commit(model, self._update(model, optimizer, u, None).new)
+            out = self._update(model, optimizer, u, None)
+            if out.new is None:
+                raise ReplayError(f"update {u} diverged ({out.diverged} not finite) while making theta_{n} again from the checkpoint at {base.n}")
+            self._commit(model, out.new)
+            if progress is not None:
+                progress(u - base.n, n - base.n)
         return model.params
 
     def run_for(self, u: int) -> Run:
@@ -590,20 +623,26 @@ class Training:
         mean = float(np.mean(use))
         return ThresholdSuggestion(mean, 0.5 * mean, 10.0 * mean, int(use.size))
 
-    def summary(self) -> dict:
-        rec, cols, u = self.records, self.records.columns, self.u
+    def summary(self, upto: int | None = None) -> dict:
+        """What the training amounts to after `upto` updates (default: all
+        taken). A reader on another thread passes `records.count`, which
+        the worker sets last, for a consistent snapshot."""
+        rec, cols = self.records, self.records.columns
+        u = self.u if upto is None else max(0, min(upto, rec.count))
+        latest = u == self.u
+        divergence = self.divergence if latest else None
         evaluated = np.flatnonzero(rec.evaluated[:u])
         last_eval = int(evaluated[-1]) + 1 if evaluated.size else None
-        suggestion = self.suggestion()
+        suggestion = self.suggestion() if latest else None
         clipped = np.flatnonzero(rec.clipped[:u])
         norms = cols["grad_norm_raw"][:u]
         norms = norms[np.isfinite(norms)]
         return {
             "updates_done": u,
-            "updates_applied": self.applied,
-            "status": self.status,
-            "diverged_at": self.divergence.u if self.divergence else None,
-            "diverged_on": self.divergence.what if self.divergence else None,
+            "updates_applied": u - (divergence is not None),
+            "status": self.status if latest else "running",
+            "diverged_at": divergence.u if divergence else None,
+            "diverged_on": divergence.what if divergence else None,
             "task": self.task.name,
             "metric_name": self.task.metric_name,
             "baseline_loss": self.task.baseline_loss,
@@ -613,11 +652,12 @@ class Training:
             "final_loss": float(cols["loss"][u - 1]) if u else None,
             "final_eval_loss": float(cols["eval_loss"][last_eval - 1]) if last_eval else None,
             "final_metric": float(cols["metric"][last_eval - 1]) if last_eval else None,
+            "last_eval_u": last_eval,
             "clip_events": int(clipped.size),
             "first_clip_u": int(clipped[0]) + 1 if clipped.size else None,
             "max_grad_norm_raw": float(norms.max()) if norms.size else None,  # the largest finite one
             "suggestion": None if suggestion is None else {"low": suggestion.low, "mean": suggestion.mean, "high": suggestion.high, "updates": suggestion.updates},
-            "checkpoints": sorted(self.checkpoints),
+            "checkpoints": sorted(n for n in self.checkpoints if n <= u),
         }
 
 
@@ -629,6 +669,24 @@ def spectrum(config: Config, W_hh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     sigma = np.linalg.svd(blocks, compute_uv=False)[:, 0]
     radius = np.max(np.abs(np.linalg.eigvals(blocks)), axis=1)
     return sigma, radius
+
+
+def replay_update(
+    config: Config, settings: TrainingSettings, u: int, start: Checkpoint | None = None, progress: Callable[[int, int], None] | None = None
+) -> Run:
+    """Update u's backward pass made again without the training's records
+    (from an export: its config, settings and seed, and optionally a
+    checkpoint): theta_{u-1} replayed from `start` (default theta_0 from the
+    seed) and update u's batch; the Run `Training.run_for(u)` gives, bit for
+    bit. ReplayError if an update before u diverges."""
+    if u < 1:
+        raise ReplayError(f"updates are numbered from 1, got {u}")
+    if start is not None and not 0 <= start.n < u:
+        raise ReplayError(f"the checkpoint after {start.n} updates cannot start update {u} (it must be before it)")
+    training = Training(config, settings)
+    params = training.replay(start or training.checkpoints[0], u - 1, progress)
+    inputs, targets = training.batch(u)
+    return Run(training.config, params, inputs, targets)
 
 
 def suggest_threshold(config: Config, settings: TrainingSettings, params: dict[str, np.ndarray] | None = None) -> ThresholdSuggestion | None:
@@ -648,6 +706,7 @@ __all__ = [
     "Checkpoint",
     "Divergence",
     "Outcome",
+    "ReplayError",
     "ThresholdSuggestion",
     "Training",
     "TrainingComplete",
@@ -655,6 +714,7 @@ __all__ = [
     "UpdateRecord",
     "UpdateRecords",
     "long_share",
+    "replay_update",
     "spectrum",
     "suggest_threshold",
 ]
