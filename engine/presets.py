@@ -1,8 +1,12 @@
 """Named presets: the one registry behind the CLI and the TUI.
 
 A preset is a name, a one-line description, a "what to look for" sentence for
-the UI, and a validated Config. Users add their own in a TOML file whose keys
-are the CLI flag names (`hidden`, `clip-threshold`, ...), one table per preset:
+the UI, and a validated Config; a training preset (SPEC 8) also carries its
+TrainingSettings, and its Config is the one its task configures (the task
+fixes D, K and the loss), so `bptt-lab run` on it shows one backward pass of
+the untrained model. Users add their own in a TOML file whose keys are the
+CLI flag names (`hidden`, `clip-threshold`, `lr`, `updates`, ...), one table
+per preset:
 
     [my-lstm]
     description = "LSTM without a forget bias"
@@ -26,7 +30,10 @@ from pathlib import Path
 from .config import SPEC, Config, ConfigError
 from .printable import ESCAPES as _ESCAPES
 from .printable import printable
+from .tasks import without_text
 from .tasks.text import WIG
+from .training import SETTINGS as TRAINING_SETTINGS
+from .training import TrainingSettings
 from .weights import file_sizes
 
 DEFAULT_PRESET = "seed-explode"
@@ -39,16 +46,36 @@ class Preset:
     look_for: str
     config: Config
     source: str = "built-in"
+    training: TrainingSettings | None = None  # a training preset: what `bptt-lab train` and the training view run
 
 
 def _p(name: str, description: str, look_for: str, **settings) -> Preset:
     return Preset(name, description, look_for, Config(**settings))
 
 
+def _t(name: str, description: str, look_for: str, training: dict, **settings) -> Preset:
+    """A training preset: the model's settings and the training's; the Config as its task configures it."""
+    s = TrainingSettings(**training)
+    config = Config(**settings)
+    return Preset(name, description, look_for, s.make_task(config).configure(config), training=s)
+
+
 # SPEC section 2 models the MatMul node only: no inputs, so h stays 0 and only dh moves.
 _CHAIN = dict(mode="chain", activation="linear", hidden=3, batch=2, steps=20, init="gaussian", seed=3, input_scale=0.0)
 _EXPLODING_TANH = dict(hidden=32, batch=4, steps=60, init="orthogonal", scale=1.5, input_scale=0.1)
 _SENTENCE = dict(text=WIG, hidden=16, loss_on="all", seed=1)
+
+# The training presets (SPEC 8), seed 3, N = 32: runs that differ only in a
+# remedy (clipping, cell, init) see the same batches.
+_RELU_ADDING = dict(activation="relu", init="orthogonal", hidden=32, batch=32, steps=60, seed=3)
+_EXPLODE_TRAINING = dict(task="adding", optimizer="sgd", lr=0.05, momentum=0.9, updates=1500, eval_every=25, diagnostics_every=1)
+_ADDING = dict(hidden=32, batch=32, steps=100, seed=3)
+_ADDING_TRAINING = dict(task="adding", optimizer="adam", lr=0.01, updates=1000, eval_every=25, eval_batch=512)
+_ORDER = dict(hidden=32, batch=32, steps=50, seed=3)
+_ORDER_TRAINING = dict(task="temporal-order", optimizer="adam", lr=0.01, updates=2000, eval_every=25)
+# A long dependency in a short text: after "went", inside or outside follows
+# from man or dog, five words back; every other word follows from the one before.
+WIG_PAIR = "the man who wore a wig went inside . the dog who wore a wig went outside ."
 
 BUILTIN: dict[str, Preset] = {
     p.name: p
@@ -143,12 +170,81 @@ BUILTIN: dict[str, Preset] = {
             **_SENTENCE,
             truncate=4,
         ),
+        _t(
+            "train-explode",
+            "A ReLU RNN learning the adding problem (T = 60) by SGD with momentum 0.9, no clipping: a cliff throws it to NaN",
+            "ReLU, as a tanh RNN's bounded states saturate rather than overflow. The eval loss sits near the 1/6 baseline (0.163-0.183) while the spectral radius creeps from 1.00 to 1.37; then |grad| jumps from 0.90 (u = 1267) to 3.2e4 (u = 1268), the loss from 0.14 to 250, and u = 1270's loss is NaN: DIVERGED, the last finite weights kept. enter on 1268: its backward pass grows x1.03 a step.",
+            _EXPLODE_TRAINING,
+            **_RELU_ADDING,
+        ),
+        _t(
+            "train-clip",
+            "train-explode's model, seed and batches with global-norm clipping at the suggested threshold",
+            "Clipped at 0.611, the suggested threshold (u: the mean |grad| of 50 unclipped warm-up updates, range 0.31-6.1): CLIP on 315 of 1500 updates. The cliff still comes (raw |grad| 833 at u = 691) but the step stays small: no divergence, and from u = 725 the eval loss falls well below the 1/6 baseline at times (0.066-0.25, noisy), ending at 0.10.",
+            _EXPLODE_TRAINING,
+            **_RELU_ADDING,
+            clip="norm",
+            clip_threshold=0.6109612665500932,  # suggest_threshold(): the mean of 50 unclipped warm-up norms, as u sets it
+        ),
+        _t(
+            "adding-rnn",
+            "A tanh RNN on the adding problem with T = 100: the two marked values come up to 99 steps before the loss",
+            "It never learns: for 1000 updates the eval mse stays around the 1/6 baseline (0.159-0.214). The gradient does not reach the markers: reach (|dL/dh_0| / |dL/dh_T|) is ~1e-13 and long_share, dW_hh's share from more than 50 steps back, ~4e-7 (medians). adding-lstm: the same seed and data, learned.",
+            _ADDING_TRAINING,
+            **_ADDING,
+        ),
+        _t(
+            "adding-lstm",
+            "adding-rnn's seed and data with an LSTM (forget-gate bias 1)",
+            "Near the 1/6 baseline until u = 250, then the eval mse falls: 0.029 at u = 300, 0.00088 at u = 1000, 190x below it. The cell path carries the far terms: long_share ~0.41 and reach ~0.20 (medians), against adding-rnn's ~4e-7 and ~1e-13.",
+            _ADDING_TRAINING,
+            **_ADDING,
+            cell="lstm",
+            forget_bias=1.0,
+        ),
+        _t(
+            "adding-irnn",
+            "The adding problem (T = 100) with identity W_hh and ReLU (Le, Jaitly and Hinton 2015), adam 1e-3, norm clipping at 1.0",
+            "The third way out: W_hh = I passes the gradient back (long_share ~0.36, reach ~0.29, medians). The eval mse starts at 2120, is below the 1/6 baseline at every evaluation from u = 550 but one (0.18 at u = 900) and below 0.06 from u = 950, to 0.011 at u = 3000, noisily. CLIP on 2983 of 3000 updates: the raw norm reaches 1.1e17 at u = 314.",
+            {**_ADDING_TRAINING, "lr": 1e-3, "updates": 3000, "eval_every": 50},
+            **_ADDING,
+            activation="relu",
+            init="identity",
+            clip="norm",
+            clip_threshold=1.0,
+        ),
+        _t(
+            "temporal-order-rnn",
+            "A tanh RNN on the temporal order problem (T = 50): X or Y at t1 in [5, 10) and t2 in [25, 30), their order the class",
+            "Chance all the way: for 2000 updates the accuracy stays between 19% and 30% around the 25% of guessing, the eval loss near ln 4 = 1.39 (1.38-1.50). The first symbol comes 40-44 steps before the loss: long_share ~4e-9 and reach ~9e-14 (medians). temporal-order-lstm: the same seed and data, learned.",
+            _ORDER_TRAINING,
+            **_ORDER,
+        ),
+        _t(
+            "temporal-order-lstm",
+            "temporal-order-rnn's seed and data with an LSTM (forget-gate bias 1)",
+            "After false starts (64% at u = 50, 46% at u = 175) it sits at chance (22-28%) from u = 200 to 875, then learns: 100% accuracy at every evaluation from u = 1125, eval loss 0.00063 at u = 2000. long_share ~0.23 (median) against the RNN's ~4e-9: the forget path keeps the far terms alive.",
+            _ORDER_TRAINING,
+            **_ORDER,
+            cell="lstm",
+            forget_bias=1.0,
+        ),
+        _t(
+            "wig-train",
+            f'Next-word training (adam 0.01) on "{WIG_PAIR}": inside or outside follows from man or dog',
+            "Inside or outside, after 'went', needs 'man' or 'dog' five words back; every other word needs at most the one before it. Full BPTT: eval loss below 1.0 from u = 85, 0.42 at u = 100. --truncate 4 (each loss's gradient stops at 'who'): 1.58 at u = 100, ~2 ln 2 = 1.39 of it two coin flips, and below 1.0 only from u = 175, learnt from what the forward pass carries past the cut.",
+            dict(task="text", text=WIG_PAIR, optimizer="adam", lr=0.01, updates=200, eval_every=5),
+            hidden=16,
+            seed=3,
+        ),
     )
 }
 
 # TOML keys: the CLI flag names (dashes), also accepted with underscores.
 _META = {"description", "look-for", "base"}
 _SETTINGS = {name.replace("_", "-") for name in SPEC}
+# Training settings (SPEC 8); `text` is the Config's key, and in a training preset whose task is text, the task's text.
+_TRAINING = {name.replace("_", "-") for name in TRAINING_SETTINGS if name != "text"}
 
 # A preset file is a few kilobytes. These bound the time a shared one can take:
 # the TOML parser reads about 1 MB/s, each preset's Config takes about 0.1 ms,
@@ -214,8 +310,9 @@ def _toml_kind(value: object) -> str:
 
 
 def _setting_problem(key: str, value: object) -> str | None:
-    """A setting of the wrong TOML type (ranges and choices are the Config's)."""
-    spec = SPEC[key.replace("-", "_")]
+    """A setting of the wrong TOML type (ranges and choices are the Config's or the training's)."""
+    name = key.replace("-", "_")
+    spec = SPEC[name] if name in SPEC else TRAINING_SETTINGS[name]
     if spec.kind is str:
         if not isinstance(value, str):
             want = spec.describe() if spec.choices else "a string"
@@ -295,9 +392,10 @@ def load_toml(path: str | Path, known: dict[str, Preset] | None = None) -> dict[
             raise ConfigError("preset_file", f"{where}: '{pname}' is a built-in preset; a file may not replace it: choose another name (base = \"{pname}\" starts from it)")
         if not isinstance(table, dict):
             raise ConfigError("preset_file", f"{where}: '{pname}' must be a table ([{pname}]) of settings")
-        unknown = sorted(k for k in table if k.replace("_", "-") not in _META | _SETTINGS)
+        known_keys = _META | _SETTINGS | _TRAINING
+        unknown = sorted(k for k in table if k.replace("_", "-") not in known_keys)
         if unknown:
-            close = difflib.get_close_matches(unknown[0].replace("_", "-"), sorted(_META | _SETTINGS), n=1)
+            close = difflib.get_close_matches(unknown[0].replace("_", "-"), sorted(known_keys), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise ConfigError("preset_file", f"{where}: preset '{pname}': unknown key '{printable(unknown[0], 80)}'{hint}")
         spelled = [k.replace("_", "-") for k in table]
@@ -314,29 +412,48 @@ def load_toml(path: str | Path, known: dict[str, Preset] | None = None) -> dict[
             if problem:
                 raise ConfigError("preset_file", f"{where}: preset '{pname}': {problem}")
         for key, value in table.items():
-            if key.replace("_", "-") in _SETTINGS:
+            if key.replace("_", "-") in _SETTINGS | _TRAINING:
                 problem = _setting_problem(key, value)
                 if problem:
                     raise ConfigError("preset_file", f"{where}: preset '{pname}': {problem}")
         settings = {k.replace("-", "_"): v for k, v in table.items() if k.replace("_", "-") in _SETTINGS}
+        trained = {k.replace("-", "_"): v for k, v in table.items() if k.replace("_", "-") in _TRAINING}
         base_name = meta.get("base")
         if base_name is not None and base_name not in pool:
             raise ConfigError("preset_file", f"{where}: preset '{pname}': unknown base '{printable(base_name, 80)}'{suggest(base_name, pool)}")
-        base = pool[base_name].config if base_name else default
+        inherited = pool[base_name] if base_name else None
+        base = inherited.config if inherited else default
         try:
-            config = base.with_overrides(sizes=file_sizes(settings), **settings)
+            config, training = _training_preset(base, inherited.training if inherited else None, settings, trained)
         except ConfigError as exc:
             raise ConfigError("preset_file", f"{where}: preset '{pname}': {printable(exc.message)}") from None
-        inherited = pool[base_name] if base_name else None
         out[name] = Preset(
             name,
             meta.get("description", inherited.description if inherited else "(user preset)"),
             meta.get("look-for", inherited.look_for if inherited else ""),
             config,
             source=str(path),
+            training=training,
         )
         pool[name] = out[name]
     return out
+
+
+def _training_preset(base: Config, base_training: TrainingSettings | None, settings: dict, trained: dict) -> tuple[Config, TrainingSettings | None]:
+    """The Config and TrainingSettings of a file's preset: a training preset
+    when it gives a training key or starts from a training preset; then its
+    `text`, with task text, is the task's text, and the Config is the one the
+    task configures (as the built-in training presets')."""
+    if base_training is None and not trained:
+        return base.with_overrides(sizes=file_sizes(settings), **settings), None
+    training = (base_training or TrainingSettings()).with_overrides(**trained)
+    if "text" in settings and training.task == "text":
+        training = training.with_overrides(text=settings.pop("text"))
+    if base.text and (training.task != "text" or training.window or (training.text or base.text) != base.text):
+        base = without_text(base)
+    config = base.with_overrides(sizes=file_sizes(settings), **settings)
+    task = training.make_task(config)
+    return task.configure(config), training
 
 
 # Where each table starts, found in one pass over the text. The file has

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from .adding import AddingTask
-from .base import Task, batch_rng, eval_rng
+from .base import Task, batch_rng, eval_rng, without_text
 from .temporal_order import TemporalOrderTask
 from .text import TextTask
 
@@ -21,4 +21,4 @@ def make_task(name: str, steps: int = 0, text: str = "", window: int = 0) -> Tas
     return TASKS[name](steps)
 
 
-__all__ = ["TASKS", "AddingTask", "Task", "TemporalOrderTask", "TextTask", "batch_rng", "eval_rng", "make_task"]
+__all__ = ["TASKS", "AddingTask", "Task", "TemporalOrderTask", "TextTask", "batch_rng", "eval_rng", "make_task", "without_text"]

@@ -22,6 +22,7 @@ class AddingTask(Task):
     description = "sum the two marked values of a sequence of U[0, 1] values (mse on the last step)"
     loss, loss_on = "mse", "last"
     metric_name, higher_is_better = "mse", False
+    baseline_label = "predicting 1 always: Var(u_a + u_b) = 1/6"
     input_size, output_size = 2, 1
 
     def __init__(self, steps: int):

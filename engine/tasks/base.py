@@ -20,6 +20,7 @@ data.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import replace
 from typing import ClassVar
 
 import numpy as np
@@ -44,6 +45,7 @@ class Task(ABC):
     loss_on: ClassVar[str]  # "last" or "all"
     metric_name: ClassVar[str]  # "mse" or "accuracy"
     higher_is_better: ClassVar[bool]
+    baseline_label: ClassVar[str] = "no learning"  # what reaches the baseline, in words
     input_size: int
     output_size: int
     steps: int
@@ -57,10 +59,11 @@ class Task(ABC):
     def baseline_metric(self) -> float: ...
 
     def configure(self, config: Config) -> Config:
-        """The run's Config with the shapes and loss this task fixes."""
+        """The run's Config with the shapes and loss this task fixes (a text
+        the Config held for a per-step run gives way: `without_text`)."""
         if config.mode != "bptt":
             raise ConfigError("mode", f"training needs mode bptt (a loss on a readout), got mode {config.mode!r}")
-        return config.with_overrides(input_size=self.input_size, output_size=self.output_size, loss=self.loss, loss_on=self.loss_on)
+        return without_text(config).with_overrides(input_size=self.input_size, output_size=self.output_size, loss=self.loss, loss_on=self.loss_on)
 
     @property
     def batch_size(self) -> int | None:
@@ -74,6 +77,19 @@ class Task(ABC):
     @abstractmethod
     def metric(self, y: np.ndarray, targets: np.ndarray) -> float:
         """The metric of readouts y (S, n, K) at the loss steps against their targets, averaged over the batch."""
+
+
+# What a Config's text fixes (Config._apply_text), back to the defaults when the text goes.
+TEXT_FIXES = ("steps", "batch", "input_size", "output_size", "loss")
+
+
+def without_text(config: Config) -> Config:
+    """The Config's model without its text: the sizes the text fixed (T, N,
+    D, K, the loss) go back to their defaults. A Config without a text as it is."""
+    if not config.text:
+        return config
+    default = Config.__dataclass_fields__
+    return replace(config, text="", **{name: default[name].default for name in TEXT_FIXES})
 
 
 def accuracy(y: np.ndarray, targets: np.ndarray) -> float:
@@ -99,4 +115,4 @@ def needs(name: str, steps: int, least: int, why: str) -> None:
         raise ConfigError("steps", f"task {name} needs steps >= {least} ({why}), got {steps}")
 
 
-__all__ = ["Task", "accuracy", "batch_rng", "entropy", "eval_rng", "mean_squared_error", "needs"]
+__all__ = ["TEXT_FIXES", "Task", "without_text", "accuracy", "batch_rng", "entropy", "eval_rng", "mean_squared_error", "needs"]

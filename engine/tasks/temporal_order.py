@@ -33,6 +33,7 @@ class TemporalOrderTask(Task):
     description = "classify the order of two symbols X/Y hidden among distractors a-d (xent on the last step)"
     loss, loss_on = "xent", "last"
     metric_name, higher_is_better = "accuracy", True
+    baseline_label = "chance: a uniform guess over the four classes"
     input_size, output_size = len(SYMBOLS), len(CLASSES)
 
     def __init__(self, steps: int):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import SPEC, Config, ConfigError
-from .base import Task, accuracy, entropy
+from .base import Task, accuracy, entropy, without_text
 
 # The source material's sentence (SPEC 5): it is the man, not the wig, who went inside.
 WIG = "The man who wore a wig on his head went inside"
@@ -32,6 +32,7 @@ class TextTask(Task):
     description = "predict the next word of a text (xent on every step)"
     loss, loss_on = "xent", "all"
     metric_name, higher_is_better = "accuracy", True
+    baseline_label = "the best prediction without context: each word's frequency"
 
     def __init__(self, text: str = "", window: int = 0):
         self.text = text or WIG
@@ -68,8 +69,9 @@ class TextTask(Task):
         return None if self.window else 1
 
     def configure(self, config: Config) -> Config:
-        if self.window:
-            return config.with_overrides(text="", input_size=self.input_size, output_size=self.output_size, loss="xent", loss_on="all")
+        if self.window:  # random windows of W + 1 words: T = W, the batch the Config's
+            plain = without_text(config)
+            return plain.with_overrides(steps=self.steps, input_size=self.input_size, output_size=self.output_size, loss="xent", loss_on="all")
         if config.mode != "bptt":
             return super().configure(config)  # the same refusal
         return config.with_overrides(text=self.text, loss_on="all")
