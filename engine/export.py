@@ -64,10 +64,11 @@ def step_dicts(run: Run) -> list[dict]:
     return out
 
 
-def to_dict(run: Run, dump: bool = False, preset: str | None = None) -> dict:
+def to_dict(run: Run, dump: bool = False, preset: str | None = None, source: dict | None = None) -> dict:
     doc = {
         "schema": SCHEMA,
         "preset": preset,
+        **({"from_training": source} if source else {}),
         "config": run.config.to_dict(),
         "summary": run.summary(),
         "steps": step_dicts(run),
@@ -81,8 +82,8 @@ def to_dict(run: Run, dump: bool = False, preset: str | None = None) -> dict:
     return finite_or_none(doc)
 
 
-def to_json(run: Run, dump: bool = False, preset: str | None = None, indent: int | None = 2) -> str:
-    return json.dumps(to_dict(run, dump, preset), indent=indent, allow_nan=False)
+def to_json(run: Run, dump: bool = False, preset: str | None = None, indent: int | None = 2, source: dict | None = None) -> str:
+    return json.dumps(to_dict(run, dump, preset, source), indent=indent, allow_nan=False)
 
 
 def to_csv(run: Run) -> str:
@@ -121,16 +122,17 @@ def _csv_clip(rec, i: int) -> tuple[str, ...]:
     )
 
 
-def write_json(run: Run, stream: TextIO, dump: bool = False, preset: str | None = None, progress: Progress | None = None) -> None:
+def write_json(run: Run, stream: TextIO, dump: bool = False, preset: str | None = None, progress: Progress | None = None, source: dict | None = None) -> None:
     """`to_json` (indent 2), byte for byte, written to `stream` a chunk at a time.
 
     The header, config and summary are small; the steps are formatted a
     chunk of records at a time from the record columns, and with `dump` every
     array is written a row at a time, so memory stays bounded by the chunk
     (and the run's own arrays) however long the run. No trailing newline, as
-    `to_json`."""
+    `to_json`. `source`: the training export and update a replayed run
+    comes from (`from_training`, after `preset`)."""
     out = _Buffered(stream)
-    members: list[tuple[str, Any]] = [("schema", SCHEMA), ("preset", preset), ("config", run.config.to_dict()), ("summary", run.summary()), ("steps", None)]
+    members: list[tuple[str, Any]] = [("schema", SCHEMA), ("preset", preset), *([("from_training", source)] if source else []), ("config", run.config.to_dict()), ("summary", run.summary()), ("steps", None)]
     if dump:
         members += [
             ("params", dict(run.params)),

@@ -160,6 +160,30 @@ class TrainingSettings:
     def make_task(self, config: Config) -> Task:
         return make_task(self.task, steps=config.steps, text=self.text, window=self.window)
 
+    def with_overrides(self, **explicit: Any) -> TrainingSettings:
+        """A copy with the settings the user gave explicitly, as Config.with_overrides:
+        an inherited setting that no longer applies (a preset's text after
+        --task adding, its momentum after --optimizer adam) falls back to its
+        default; one given explicitly that does not apply is an error."""
+        unknown = sorted(set(explicit) - set(SETTINGS))
+        if unknown:
+            raise ConfigError(unknown[0], f"unknown training setting '{unknown[0]}'")
+        values = {**self.to_dict(), **explicit}
+        default = TrainingSettings.__dataclass_fields__
+        for name in SETTINGS:
+            if name in explicit:
+                _check(name, explicit[name])
+        probe = object.__new__(TrainingSettings)
+        for name, value in values.items():
+            object.__setattr__(probe, name, value)
+        for name in SETTINGS:
+            reason = probe.why_not(name)
+            if reason and name in explicit:
+                raise ConfigError(name, reason)
+            if reason:
+                values[name] = default[name].default
+        return TrainingSettings(**values)
+
     def to_dict(self) -> dict[str, Any]:
         """Every setting, JSON-ready (what an export carries to make the training again)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -633,6 +657,8 @@ class Training:
         divergence = self.divergence if latest else None
         evaluated = np.flatnonzero(rec.evaluated[:u])
         last_eval = int(evaluated[-1]) + 1 if evaluated.size else None
+        finite = evaluated[np.isfinite(cols["eval_loss"][evaluated])]
+        last_finite = int(finite[-1]) + 1 if finite.size else None
         suggestion = self.suggestion() if latest else None
         clipped = np.flatnonzero(rec.clipped[:u])
         norms = cols["grad_norm_raw"][:u]
@@ -653,6 +679,9 @@ class Training:
             "final_eval_loss": float(cols["eval_loss"][last_eval - 1]) if last_eval else None,
             "final_metric": float(cols["metric"][last_eval - 1]) if last_eval else None,
             "last_eval_u": last_eval,
+            "last_finite_eval_u": last_finite,  # after a divergence the last evaluation may not be finite
+            "last_finite_eval_loss": float(cols["eval_loss"][last_finite - 1]) if last_finite else None,
+            "last_finite_metric": float(cols["metric"][last_finite - 1]) if last_finite else None,
             "clip_events": int(clipped.size),
             "first_clip_u": int(clipped[0]) + 1 if clipped.size else None,
             "max_grad_norm_raw": float(norms.max()) if norms.size else None,  # the largest finite one
