@@ -21,9 +21,9 @@ from typing import Any, Callable, TextIO
 
 import numpy as np
 
-from .run import Run
-from .records import NUMERIC, STATUSES
 from .config import CLIP_MODES, Config
+from .records import NUMERIC, STATUSES
+from .run import Run
 from .training import BLOCKED, Checkpoint, TrainingSettings
 from .training import NUMERIC as UPDATE_NUMERIC
 from .training import STATUSES as UPDATE_STATUSES
@@ -331,10 +331,12 @@ def write_training_json(training, stream: TextIO, preset: str | None = None, dum
 def training_csv_columns(training) -> list[str]:
     """The CSV header: a spectral_radius and sigma_max column per gate block (`spectral_radius_f`; one block: no suffix)."""
     gates = training.config.cell_type.gates
-    blocks = lambda name: [name] if len(gates) == 1 else [f"{name}_{g}" for g in gates]  # noqa: E731
     names = []
     for name in UPDATE_FIELDS:
-        names += blocks(name) if name in ("spectral_radius", "sigma_max") else [name]
+        if name in BLOCKED and len(gates) > 1:
+            names += [f"{name}_{g}" for g in gates]
+        else:
+            names.append(name)
     return names
 
 

@@ -42,8 +42,9 @@ from its own seed stream, so the replay is the same computation, bit for bit.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -204,7 +205,7 @@ class TrainingSettings:
         if need > MEMORY_LIMIT_BYTES:
             raise ConfigError(
                 "updates",
-                f"this training needs about {need / 2**30:.1f} GiB ({self.updates} updates' records, "
+                f"this training needs about {need / 2**30:.1f} GiB ({self.updates:,} updates' records, "
                 f"{self.max_checkpoints} checkpoints, T={config.steps} x N={config.batch} x H={config.hidden}); "
                 f"the limit is {MEMORY_LIMIT_BYTES / 2**30:.0f} GiB: reduce updates, max_checkpoints or the model",
             )

@@ -12,6 +12,7 @@ code 2. This module imports typer and the engine only; anything heavier
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import signal
@@ -19,7 +20,7 @@ import sys
 from enum import Enum
 from importlib import metadata
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, ClassVar, Optional
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -27,6 +28,7 @@ from typer.core import TyperCommand, TyperGroup
 from engine import config as cfg
 from engine.config import ConfigError
 from engine.presets import BUILTIN, DEFAULT_PRESET, Preset, get, registry
+from engine.training import SETTINGS as TRAINING
 from engine.weights import file_sizes
 
 from .format import printable
@@ -45,6 +47,13 @@ ListFormat = _choices("ListFormat", ("table", "json"))
 # Config field -> the flag a user typed, for error messages.
 FLAGS = {name: "--" + name.replace("_", "-") + (f"/{spec.short}" if spec.short else "") for name, spec in cfg.SPEC.items()}
 FLAGS["preset_file"] = "--preset-file"
+FLAGS.update({name: "--" + name.replace("_", "-") for name in TRAINING if name != "text"})
+
+
+def _number_spec(name: str):
+    """The range of a numeric flag: a Config field's or a training setting's (None otherwise)."""
+    spec = cfg.SPEC.get(name) or TRAINING.get(name)
+    return spec if spec is not None and spec.kind in (int, float) else None
 
 
 class UsageError(Exception):
@@ -60,8 +69,8 @@ class _OneLineErrors(TyperGroup):
             code = rv if isinstance(rv, int) else 0
         except typer.TyperException as exc:  # usage errors: bad value, unknown option, ...
             message = exc.format_message().replace("\n", " ").replace("Value error, ", "")
-            spec = cfg.SPEC.get(getattr(getattr(exc, "param", None), "name", None) or "")
-            if spec is not None and spec.kind in (int, float):
+            spec = _number_spec(getattr(getattr(exc, "param", None), "name", None) or "")
+            if spec is not None:
                 message += f" (allowed: {spec.describe()})"
             code = _fail(message, exc.exit_code)
         except UsageError as exc:  # found while parsing, before a command runs
@@ -78,7 +87,10 @@ class _StrictCommand(TyperCommand):
 
     Click lets the last of a repeated option win and Python's int() reads
     `3_2` as 32 (and full-width digits as digits); both would run something
-    other than what was typed, so both are refused before any value is used."""
+    other than what was typed, so both are refused before any value is used.
+    WORDS: the words a numeric option also takes in this command."""
+
+    WORDS: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def parse_args(self, ctx, args: list[str]) -> list[str]:
         if not ctx.resilient_parsing:
@@ -90,8 +102,10 @@ class _StrictCommand(TyperCommand):
                 times = order.count(param)
                 if times > 1 and not param.multiple:
                     raise UsageError(f"{flag} is given {times} times: give each option once")
-                value, spec = opts.get(param.name), cfg.SPEC.get(param.name)
-                if isinstance(value, str) and spec is not None and spec.kind in (int, float) and not _PLAIN_NUMBER.fullmatch(value.strip()):
+                value, spec = opts.get(param.name), _number_spec(param.name)
+                if isinstance(value, str) and value.strip() in self.WORDS.get(param.name, ()):
+                    continue
+                if isinstance(value, str) and spec is not None and not _PLAIN_NUMBER.fullmatch(value.strip()):
                     raise typer.BadParameter(f"{value!r} is not a plain number (ASCII digits, no '_')", ctx=ctx, param=param, param_hint=flag)
         return super().parse_args(ctx, args)
 
@@ -110,6 +124,8 @@ def config_error_text(exc: ConfigError) -> str:
     msg = exc.message
     if exc.field in FLAGS and msg.startswith(exc.field):
         return FLAGS[exc.field] + msg[len(exc.field) :]
+    if exc.field in TRAINING and exc.field in FLAGS:  # a training setting's message in other words (the memory estimate)
+        return f"{FLAGS[exc.field]}: {msg}"
     if exc.field == "preset_file":
         return f"--preset-file {msg}"
     return msg
@@ -201,26 +217,32 @@ def build_run(preset_name: str, preset_file: Path | None, given: dict):
         raise UsageError(config_error_text(exc)) from None
 
 
-def with_overrides(fn):
-    """Give a command one option per Config field (the `Overrides`), collected
-    into its `given` argument: `run` and `tui` take the same flags."""
+def with_options(options: dict, into: str):
+    """Give a command one option per entry of `options` (name -> annotated
+    type), collected into its `into` argument: `run` and `tui` take the same
+    flags, `train` those and its own. Decorators stack."""
     import functools
     import inspect
-
     import typing
 
-    sig = inspect.signature(fn)
-    hints = typing.get_type_hints(fn, include_extras=True)  # this module's annotations are strings
-    own = [p.replace(annotation=hints[name]) for name, p in sig.parameters.items() if name != "given"]
-    extra = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=kind) for name, kind in Overrides.items()]
+    def decorate(fn):
+        sig = inspect.signature(fn)
+        hints = typing.get_type_hints(fn, include_extras=True)  # this module's annotations are strings
+        own = [p.replace(annotation=hints.get(name, p.annotation)) for name, p in sig.parameters.items() if name != into]
+        extra = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=kind) for name, kind in options.items()]
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        given = {name: kwargs.pop(name, None) for name in Overrides}
-        return fn(*args, given=given, **kwargs)
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            collected = {name: kwargs.pop(name, None) for name in options}
+            return fn(*args, **{into: collected}, **kwargs)
 
-    wrapper.__signature__ = sig.replace(parameters=[*own[:1], *extra, *own[1:]])
-    return wrapper
+        wrapper.__signature__ = sig.replace(parameters=[*own[:1], *extra, *own[1:]])
+        return wrapper
+
+    return decorate
+
+
+with_overrides = with_options(Overrides, "given")
 
 
 def _guard(fn):
@@ -397,8 +419,18 @@ def _reader_gone() -> int:
 @_guard
 @with_overrides
 def run_command(
-    preset: Annotated[str, typer.Argument(help=PRESET_HELP, show_default=True)] = DEFAULT_PRESET,
+    preset: Annotated[Optional[str], typer.Argument(help=PRESET_HELP + f" Default: {DEFAULT_PRESET}; with --from-training, the file's.", show_default=False)] = None,
     preset_file: PresetFile = None,
+    from_training: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--from-training",
+            help="Replay one update of a training: the JSON of bptt-lab train --format json (its config, training settings and seed, and its checkpoints with --dump). With --update U: the backward pass update U used, from the parameters before it and its batch.",
+            metavar="FILE.json",
+            rich_help_panel=_R,
+        ),
+    ] = None,
+    update: Annotated[Optional[int], typer.Option("--update", help="With --from-training: the update u to open (1 to the updates the file recorded).", metavar="U", rich_help_panel=_R)] = None,
     fmt: Annotated[RunFormat, typer.Option("--format", "-f", help="Output format.", rich_help_panel=_R)] = RunFormat.table,
     dump: Annotated[bool, typer.Option("--dump", help="JSON only: add params, inputs, targets, grads and grads_raw.", rich_help_panel=_R, metavar="")] = False,
     plot: Annotated[bool, typer.Option("--plot", help="Also print a chart of the norm per step (log10 axis).", rich_help_panel=_R, metavar="")] = False,
@@ -439,32 +471,89 @@ def run_command(
         raise UsageError("--force applies to --output FILE only")
     if plot and fmt != "table" and output is None:
         raise UsageError(f"--plot with --format {fmt} needs --output FILE (the chart would corrupt the {fmt.upper()} on stdout)")
+    if from_training is not None or update is not None:
+        _replay_to_output(preset, preset_file, given, from_training, update, fmt, output, force, dump, plot, all_rows)
+        return
     try:
-        chosen, config = resolve(preset, preset_file, given)
+        chosen, config = resolve(preset or DEFAULT_PRESET, preset_file, given)
     except ConfigError as exc:
         raise UsageError(config_error_text(exc)) from None
     with _stopping_cleanly(*STOP_SIGNALS):  # no temporary file left behind
         _run_to_output(config, chosen, fmt, output, force, dump, plot, all_rows)
 
 
-def _run_to_output(config, chosen, fmt: str, output, force: bool, dump: bool, plot: bool, all_rows: bool) -> None:
-    """Run, then write the output, streamed, saying how far it is on stderr."""
+def _replay_to_output(preset, preset_file, given: dict, path: Path | None, u: int | None, fmt, output, force, dump, plot, all_rows) -> None:
+    """`run --from-training FILE --update U`: update U's backward pass, made again
+    from FILE's config, training settings and seed (from its nearest checkpoint
+    with --dump), checked against the loss FILE recorded, then written as `run` writes."""
+    from engine.export import ExportError, read_training
+    from engine.training import ReplayError, replay_update
+
+    if path is None:
+        raise UsageError("--update needs --from-training FILE.json (a bptt-lab train --format json export)")
+    if u is None:
+        raise UsageError("--from-training needs --update U: the update whose backward pass to open")
+    flags = [FLAGS[name] for name, value in given.items() if value is not None]
+    if flags or preset_file is not None:
+        raise UsageError(f"--from-training takes the model from the file: {(flags or ['--preset-file'])[0]} cannot be given with it")
+    shown = printable(str(path))
+    text = _read_user_file("--from-training", path, MAX_EXPORT_BYTES)
+    try:
+        found = read_training(text)
+    except (ExportError, ConfigError) as exc:
+        raise UsageError(f"--from-training {shown}: {printable(getattr(exc, 'message', None) or str(exc), 300)}") from None
+    name = found.preset or "training"
+    if preset is not None and preset != found.preset:
+        raise UsageError(f"--from-training {shown} is a training of '{printable(name, 80)}', not '{printable(preset, 80)}' (the preset may be left out)")
+    if not 1 <= u <= found.updates_done:
+        raise UsageError(f"--update must be from 1 to {found.updates_done} (the updates {shown} recorded), got {u}")
+    start = found.start_for(u)
+    chosen = Preset(f"{name}, update {u}", f"update {u} of a training of {name}", "", found.config)
+    source = {"file": str(path), "preset": found.preset, "update": u, "replayed_from": start.n if start else 0}
+
+    def build(progress):
+        progress.begin()
+
+        def tell(done: int, total: int) -> None:
+            progress.update(f"replaying updates {(start.n if start else 0) + 1}..{u - 1}", done, total, "updates")
+
+        try:
+            run = replay_update(found.config, found.settings, u, start, tell)
+        except (ReplayError, ConfigError) as exc:
+            raise UsageError(f"--from-training {shown}: {printable(getattr(exc, 'message', None) or str(exc), 300)}") from None
+        progress.end(f"replayed {u - 1 - (start.n if start else 0):,} updates")
+        recorded = found.losses[u]
+        same = (math.isnan(run.loss) and math.isnan(recorded)) or math.isclose(run.loss, recorded, rel_tol=1e-9, abs_tol=0.0)
+        if not same:
+            raise UsageError(
+                f"--from-training {shown}: the replay of update {u} gives loss {run.loss!r}, the file recorded {recorded!r}: "
+                "it was written by another version of bptt-lab or another machine's arithmetic, or edited"
+            )
+        return run
+
+    with _stopping_cleanly(*STOP_SIGNALS):
+        _run_to_output(found.config, chosen, fmt, output, force, dump, plot, all_rows, build=build, preset_name=found.preset, source=source)
+
+
+def _run_to_output(config, chosen, fmt: str, output, force: bool, dump: bool, plot: bool, all_rows: bool, build=None, preset_name=None, source=None) -> None:
+    """Run, then write the output, streamed, saying how far it is on stderr.
+    `build(progress)` makes the Run instead of Run(config) (a replayed update);
+    the JSON then names `preset_name` and carries `source`."""
     from engine import Run, export
 
     from . import report
 
-    target = None
-    progress = report.Progress()
-    try:
-        with _stops_held():  # the temporary file exists only once `target` can clean it up
-            target = _OutputFile(output, force) if output is not None else None
-        progress.setup(config)
-        _stop_if_signalled()
-        try:
-            run = Run(config)
-        except ConfigError as exc:
-            raise UsageError(config_error_text(exc)) from None
-        progress.end("forward pass done")
+    with _writing(output, force) as (target, progress):
+        if build is not None:
+            run = build(progress)
+        else:
+            progress.setup(config)
+            _stop_if_signalled()
+            try:
+                run = Run(config)
+            except ConfigError as exc:
+                raise UsageError(config_error_text(exc)) from None
+            progress.end("forward pass done")
         _stop_if_signalled()
         progress.backward(run)
 
@@ -472,25 +561,14 @@ def _run_to_output(config, chosen, fmt: str, output, force: bool, dump: bool, pl
         # Progress of the writing when the output is not on the screen itself.
         what = {"json": "JSON", "csv": "CSV", "table": "the table"}[fmt]
         tell = None if target is None and sys.stdout.isatty() else progress.writing(what)
-        try:
+        with _written_whole(target, output):
             if fmt == "json":
-                export.write_json(run, stream, dump=dump, preset=chosen.name, progress=tell)
+                export.write_json(run, stream, dump=dump, preset=chosen.name if build is None else preset_name, progress=tell, source=source)
                 stream.write("\n")
             elif fmt == "csv":
                 export.write_csv(run, stream, progress=tell)
             else:
                 report.write_table(run, chosen, stream, color=target is None and report.stdout_color(), all_rows=all_rows, progress=tell)
-            if target is None:
-                stream.flush()
-            else:
-                _stop_if_signalled()
-                target.commit()
-        except BrokenPipeError:
-            raise
-        except OSError as exc:
-            if target is None:
-                raise
-            raise UsageError(f"--output: cannot write {output}: {exc.strerror or exc}; nothing was written to {output}") from None
         if tell is not None:
             progress.end(f"writing {what} done")
         if target is not None:
@@ -498,12 +576,278 @@ def _run_to_output(config, chosen, fmt: str, output, force: bool, dump: bool, pl
         if plot:
             sys.stdout.write(report.chart_text(run, chosen) + "\n")
             sys.stdout.flush()
+
+
+@contextlib.contextmanager
+def _writing(output: Path | None, force: bool):
+    """(the --output file or None, the progress on stderr) for a command that
+    writes: the temporary file is made before the work (an unwritable folder
+    is said at once) and removed whatever happens; a reader that leaves ends
+    the command quietly (exit 141)."""
+    from . import report
+
+    target = None
+    progress = report.Progress()
+    try:
+        with _stops_held():  # the temporary file exists only once `target` can clean it up
+            target = _OutputFile(output, force) if output is not None else None
+        yield target, progress
     except BrokenPipeError:
         raise typer.Exit(_reader_gone()) from None
     finally:
         if target is not None:
             target.discard()
         progress.close()
+
+
+@contextlib.contextmanager
+def _written_whole(target, output: Path | None):
+    """Write the output in the block, then flush stdout or put FILE in place; a
+    failed write to FILE (a full disk, a size limit) is a usage error saying
+    nothing was written."""
+    try:
+        yield
+        if target is None:
+            sys.stdout.flush()
+        else:
+            _stop_if_signalled()
+            target.commit()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        if target is None:
+            raise
+        raise UsageError(f"--output: cannot write {output}: {exc.strerror or exc}; nothing was written to {output}") from None
+
+
+# -- bptt-lab train ----------------------------------------------------------------------
+
+_T = "Training"
+DEFAULT_TRAINING = "train-explode"
+SUGGESTED = "suggested"
+MAX_TEXT_FILE_BYTES = 16 * 2**20
+MAX_EXPORT_BYTES = 2**30  # a train export: ~0.3 KB an update, a few MB a checkpoint with --dump
+
+
+def _training_option(name: str, setting):
+    kind = _choices("Training" + name.title().replace("_", ""), setting.choices) if setting.choices else setting.kind
+    help = setting.help + (f" ({setting.describe()})" if setting.kind in (int, float) else "")
+    return Annotated[Optional[kind], typer.Option("--" + name.replace("_", "-"), help=help, rich_help_panel=_T, show_default=False)]
+
+
+# --text is the Config's flag (a sentence); in `train` it is the text task's text.
+TrainingOptions = {name: _training_option(name, setting) for name, setting in TRAINING.items() if name != "text"}
+TrainOverrides = {
+    **Overrides,
+    "clip_threshold": Annotated[
+        Optional[str],
+        typer.Option(
+            "--clip-threshold",
+            help=f"{cfg.SPEC['clip_threshold'].help} ({cfg.SPEC['clip_threshold'].describe()}), or '{SUGGESTED}': the mean raw norm of --warmup unclipped updates of the same training (SPEC 8; --clip norm)",
+            rich_help_panel=PANELS["clipping"],
+            show_default=False,
+            metavar="NUMBER|suggested",
+        ),
+    ],
+}
+
+
+class _TrainCommand(_StrictCommand):
+    WORDS: ClassVar[dict[str, tuple[str, ...]]] = {"clip_threshold": (SUGGESTED,)}
+
+
+TRAIN_RULES = (
+    RULES + " In train, --text is the text task's text (or --text-file FILE); a setting the "
+    "training would not use (--momentum with adam, --window without the text task) is refused. "
+    "A text fixes T and N = 1; with another task they go back to the defaults unless given."
+)
+
+
+def _read_user_file(flag: str, path: Path, limit: int) -> str:
+    """The UTF-8 text of a file a flag names, at most `limit` bytes; each
+    failure a one-line usage error naming the flag and the file."""
+    shown = printable(str(path))
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(limit + 1)  # never more: a device or a pipe may not end
+    except FileNotFoundError:
+        raise UsageError(f"{flag} {shown}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{flag} {shown}: is a folder; give a file") from None
+    except OSError as exc:
+        raise UsageError(f"{flag} {shown}: cannot read ({exc.strerror or exc})") from None
+    if len(raw) > limit:
+        raise UsageError(f"{flag} {shown}: larger than {limit // 2**20} MB")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{flag} {shown}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})") from None
+
+
+def _read_text_file(path: Path) -> str:
+    """The words of --text-file: UTF-8 text with at least one word."""
+    text = _read_user_file("--text-file", path, MAX_TEXT_FILE_BYTES)
+    if not text.split():
+        raise UsageError(f"--text-file {printable(str(path))}: the file is empty (no words)")
+    return text
+
+
+def resolve_training(preset_name: str, preset_file: Path | None, given: dict, training_given: dict, text_file: Path | None = None):
+    """(preset, Config as the task configures it, TrainingSettings, suggested):
+    the preset's model and training after the user's explicit flags, every
+    check done and the memory estimated before anything runs. `suggested`:
+    the clip threshold is to come from the threshold suggestion."""
+    from engine.tasks import without_text
+    from engine.training import TrainingSettings
+
+    def plain(values: dict) -> dict:
+        return {k: (v.value if isinstance(v, Enum) else v) for k, v in values.items() if v is not None}
+
+    explicit, explicit_training = plain(given), plain(training_given)
+    threshold = explicit.pop("clip_threshold", None)
+    suggested = threshold is not None and threshold.strip() == SUGGESTED
+    if threshold is not None and not suggested:
+        explicit["clip_threshold"] = float(threshold)  # a plain number: _StrictCommand checked it
+    if "text" in explicit:
+        if not explicit["text"].split():
+            raise UsageError("--text is empty: give the text task at least two words")
+        explicit_training["text"] = explicit.pop("text")
+    if text_file is not None:
+        if "text" in explicit_training:
+            raise UsageError("--text and --text-file both give the text: give one")
+        explicit_training["text"] = _read_text_file(text_file)
+    if "weights" in explicit:
+        explicit["weights"] = str(explicit["weights"])
+    try:
+        preset = get(preset_name, registry(preset_file))
+        settings = (preset.training or TrainingSettings()).with_overrides(**explicit_training)
+        if settings.window and "steps" in explicit and explicit["steps"] != settings.window:
+            raise UsageError(f"--steps/-T is set by --window (T = {settings.window}), got {explicit['steps']}")
+        base = preset.config
+        if base.text and (settings.task != "text" or settings.window or (settings.text or base.text) != base.text):
+            base = without_text(base)  # the preset's sentence gives way to the task's data
+        config = base.with_overrides(sizes=file_sizes(explicit), **explicit)
+        task = settings.make_task(config)
+        config = task.configure(config)
+        settings.check_memory(config, task)
+    except ConfigError as exc:
+        if exc.field == "text" and text_file is not None:
+            raise UsageError(f"--text-file {printable(str(text_file))}: {exc.message}") from None
+        raise UsageError(config_error_text(exc)) from None
+    if suggested and config.clip != "norm":
+        raise UsageError(f"--clip-threshold {SUGGESTED} is for --clip norm (the range is of the global norm), got clip {config.clip}: add --clip norm")
+    return preset, config, settings, suggested
+
+
+@app.command("train", cls=_TrainCommand, epilog=TRAIN_RULES)
+@_guard
+@with_options(TrainOverrides, "given")
+@with_options(TrainingOptions, "training_given")
+def train_command(
+    preset: Annotated[str, typer.Argument(help=PRESET_HELP.replace("Preset:", "Preset (a training preset, or any bptt preset's model with the default training):"), show_default=True)] = DEFAULT_TRAINING,
+    preset_file: PresetFile = None,
+    text_file: Annotated[Optional[Path], typer.Option("--text-file", help="The text task's text, read from a UTF-8 file (words split at whitespace).", metavar="FILE", rich_help_panel=_T)] = None,
+    fmt: Annotated[RunFormat, typer.Option("--format", "-f", help="Output format.", rich_help_panel=_R)] = RunFormat.table,
+    dump: Annotated[bool, typer.Option("--dump", help="JSON only: add the checkpoints (parameters and optimizer state), so run --from-training replays any update from the one before it.", rich_help_panel=_R, metavar="")] = False,
+    plot: Annotated[bool, typer.Option("--plot", help="Also print the loss and the gradient norm per update (log10 axes).", rich_help_panel=_R, metavar="")] = False,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the table, CSV or JSON to this file, in full or not at all. An existing FILE is refused unless --force.", metavar="FILE", rich_help_panel=_R)] = None,
+    force: Annotated[bool, typer.Option("--force", help="With --output: overwrite FILE if it exists.", rich_help_panel=_R, metavar="")] = False,
+    given: dict | None = None,
+    training_given: dict | None = None,
+) -> None:
+    """Train a preset's model headless (SPEC 8): a line per --eval-every updates and a summary, CSV or JSON, and optionally the charts.
+
+    Each update is one forward pass on a fresh batch, full BPTT, the clip
+    rule and the optimizer's step. A divergence (a loss, gradient or
+    parameter that is not finite) is a status: the run stops there and says
+    so. The table and CSV are written as the training goes; Ctrl-C stops it
+    (exit 130, no half-written --output)."""
+    fmt = fmt.value
+    if dump and fmt != "json":
+        raise UsageError("--dump applies to --format json only")
+    if force and output is None:
+        raise UsageError("--force applies to --output FILE only")
+    if plot and fmt != "table" and output is None:
+        raise UsageError(f"--plot with --format {fmt} needs --output FILE (the chart would corrupt the {fmt.upper()} on stdout)")
+    chosen, config, settings, suggested = resolve_training(preset, preset_file, given or {}, training_given or {}, text_file)
+    with _stopping_cleanly(*STOP_SIGNALS):
+        _train_to_output(chosen, config, settings, suggested, fmt, output, force, dump, plot)
+
+
+def _train_to_output(chosen: Preset, config, settings, suggested: bool, fmt: str, output, force: bool, dump: bool, plot: bool) -> None:
+    """Train, writing the table or CSV as it goes (JSON at the end), saying how far it is on stderr."""
+    from engine import export
+    from engine.training import Training, suggest_threshold
+
+    from . import report
+
+    notes = []
+    with _writing(output, force) as (target, progress):
+        suggestion = None
+        if suggested or config.clip != "none":
+            # The range of SPEC 8 comes from unclipped updates: a clipped training's own warm-up is not.
+            suggestion = suggest_threshold(config, settings)
+            if suggested and suggestion is None:
+                raise UsageError(f"--clip-threshold {SUGGESTED}: no suggestion: none of the {settings.warmup} warm-up updates without clipping had a finite norm")
+        if suggested:
+            config = config.with_overrides(clip_threshold=suggestion.threshold)
+            notes.append(f"the clip threshold is the suggested one, {report.num(suggestion.threshold)}: the mean raw |grad| of {suggestion.updates} unclipped warm-up updates")
+        _stop_if_signalled()
+        training = Training(config, settings)
+        stream = sys.stdout if target is None else target.stream
+        live = fmt == "table" and target is None  # the lines are the progress
+        with _written_whole(target, output):
+            table = report.TrainingTable(training, chosen.name, stream, color=target is None and report.stdout_color()) if fmt == "table" else None
+            if table is not None:
+                table.header()
+            elif fmt == "csv":
+                export.write_training_csv(training, stream, 0, 0)
+            progress.begin()
+            E, written = settings.eval_every, 0
+            while not training.done:
+                training.advance(E - training.u % E)
+                if table is not None:
+                    table.follow()
+                elif fmt == "csv":
+                    export.write_training_csv(training, stream, written, training.records.count, header=False)
+                    written = training.records.count
+                if not live:
+                    progress.update("training", training.u, settings.updates, "updates")
+            if not live:
+                progress.end(f"training done: {training.u:,} updates ({training.status})")
+            with _with_suggestion(training, suggestion):
+                if table is not None:
+                    table.finish(notes)
+                elif fmt == "json":
+                    tell = None if target is None and sys.stdout.isatty() else progress.writing("JSON")
+                    export.write_training_json(training, stream, preset=chosen.name, dump=dump, progress=tell)
+                    stream.write("\n")
+        if target is not None:
+            typer.echo(f"wrote {output} ({fmt}, {training.u:,} updates, {training.status})", err=True)
+        if plot:
+            sys.stdout.write(report.training_chart_text(training, chosen.name) + "\n")
+            sys.stdout.flush()
+
+
+@contextlib.contextmanager
+def _with_suggestion(training, suggestion):
+    """The summary written says the range of an unclipped warm-up (SPEC 8):
+    for a clipped training, that of suggest_threshold, not its own warm-up's."""
+    if suggestion is None:
+        yield
+        return
+    own = training.summary
+
+    def summary(upto=None):
+        out = own(upto)
+        out["suggestion"] = {"low": suggestion.low, "mean": suggestion.mean, "high": suggestion.high, "updates": suggestion.updates}
+        return out
+
+    training.summary = summary
+    try:
+        yield
+    finally:
+        del training.summary
 
 
 @app.command("tui", cls=_StrictCommand, epilog=RULES)
@@ -565,7 +909,7 @@ def presets_command(
     fmt: Annotated[ListFormat, typer.Option("--format", "-f", help="Output format.")] = ListFormat.table,
     preset_file: PresetFile = None,
 ) -> None:
-    """List the presets: name, what it shows, and what to look for."""
+    """List the presets: name, lab (step: one backward pass, for run and tui; train: a training, for train) and what it shows; JSON adds what to look for and the settings."""
     try:
         presets = registry(preset_file)
     except ConfigError as exc:

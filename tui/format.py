@@ -195,3 +195,66 @@ def summary_lines(summary: dict) -> list[str]:
     if summary["jacobian_sigma_method"] != "exact":
         add("sigma(J)", "estimated for H > 32: a lower bound, typically within 5%")
     return lines
+
+
+def _steps_list(values: list[int], most: int = 6) -> str:
+    """0, 100, 200, ..., 1500: the first few and the last of a long list."""
+    if len(values) <= most:
+        return ", ".join(map(str, values))
+    return ", ".join(map(str, values[: most - 1])) + f", ..., {values[-1]}"
+
+
+def training_summary_lines(summary: dict, config, notes: list[str] = ()) -> list[str]:
+    """A training's summary (Training.summary()) as labelled lines: how it
+    ended, the evaluation against the task's baseline, the clips, the largest
+    norm and the threshold range of SPEC 8."""
+    from engine.tasks import TASKS
+
+    lines = []
+
+    def add(label: str, text: str) -> None:
+        lines.append(f"{label:<17} {text}")
+
+    done, status = summary["updates_done"], summary["status"]
+    if status == "diverged":
+        u = summary["diverged_at"]
+        kept = f"the parameters after u = {u - 1}, the last finite ones" if u > 1 else "the initial parameters"
+        add("status", f"DIVERGED at u = {u}: its {summary['diverged_on']} is not finite; kept: {kept}")
+    elif status == "done":
+        add("status", f"done: {done:,} updates")
+    else:
+        add("status", f"stopped after {done:,} updates")
+    task = TASKS[summary["task"]]
+    accuracy = summary["metric_name"] == "accuracy"
+    show = percent if accuracy else (lambda x: num(x, na="not finite"))
+    for label, key, initial, baseline in (
+        ("eval loss", "eval_loss", summary["initial_eval_loss"], summary["baseline_loss"]),
+        ("accuracy", "metric", summary["initial_metric"], summary["baseline_metric"]),
+    ):
+        if label == "accuracy" and not accuracy:
+            continue
+        fmt = show if label == "accuracy" else (lambda x: num(x, na="not finite"))
+        text = f"{fmt(initial)} at u = 0"
+        last_u, last = summary["last_eval_u"], summary[f"final_{key}" if key == "metric" else "final_eval_loss"]
+        finite_u = summary["last_finite_eval_u"]
+        if finite_u is not None and finite_u != last_u:
+            text += f" -> {fmt(summary['last_finite_metric' if key == 'metric' else 'last_finite_eval_loss'])} at u = {finite_u}; not finite at u = {last_u}"
+        elif last_u is not None:
+            text += f" -> {fmt(last)} at u = {last_u}"
+        add(label, f"{text}  (baseline {fmt(baseline)}: {task.baseline_label})")
+    clips = summary["clip_events"]
+    if config.clip == "none":
+        add("clipping", "none")
+    else:
+        first = f" (first at u = {summary['first_clip_u']})" if clips else ""
+        add("clipped", f"{clips:,} of {done:,} updates{first}: {config.clip} at {num(config.clip_threshold)}")
+    if summary["max_grad_norm_raw"] is not None:
+        add("largest |grad|", f"{num(summary['max_grad_norm_raw'])}  (raw, before any clip; the largest finite one)")
+    s = summary.get("suggestion")
+    if s:
+        add("threshold range", f"{num(s['low'])} to {num(s['high'])}: 0.5x to 10x the mean raw |grad| {num(s['mean'])} of {s['updates']} unclipped warm-up updates")
+    checkpoints = summary["checkpoints"]
+    add("checkpoints", f"{len(checkpoints)}: u = {_steps_list(checkpoints)}")
+    for note in notes:
+        add("", note)
+    return lines

@@ -24,13 +24,23 @@ from rich.console import Console
 from rich.style import Style
 from rich.table import Table
 
-from engine.run import Run
 from engine.export import finite_or_none
 from engine.presets import Preset
 from engine.records import STATUSES
+from engine.run import Run
+from engine.training import STATUSES as UPDATE_STATUSES
 
 from .downsample import bucket_minmax
-from .format import clip_text, log_ticks, num, percent, run_series, status_tag, summary_lines
+from .format import (
+    clip_text,
+    log_ticks,
+    num,
+    percent,
+    run_series,
+    status_tag,
+    summary_lines,
+    training_summary_lines,
+)
 
 PROG = "bptt-lab"
 STATUS_STYLE = {"ok": "", "vanishing": "yellow", "exploding": "red", "overflow": "bold red", "truncated": "cyan"}
@@ -291,6 +301,185 @@ def chart_text(run: Run, preset: Preset, width: int | None = None, height: int =
     return out + ("\n" + "\n".join(notes) if notes else "")
 
 
+# -- bptt-lab train: a line per E updates, the summary, the charts -----------------------
+
+DIVERGENCE_TAIL = 5  # after a divergence, the last updates get a line each
+
+
+def training_title(training, preset_name: str) -> str:
+    """What is trained, on what, how: one line."""
+    c, s = training.config, training.settings
+    what = f"{c.cell}/{c.activation}" if c.cell_type.uses_activation else c.cell
+    if c.forget_bias and c.cell_type.keep_gate:
+        what += f" forget bias {c.forget_bias:g}"
+    opt = ", ".join(f"{name} {getattr(s, name):g}" for name in s.optimizer_settings() if name == "lr" or getattr(s, name) != type(s).__dataclass_fields__[name].default)
+    extras = [f"clip {c.clip} {num(c.clip_threshold)}"] if c.clip != "none" else []
+    if c.truncate:
+        extras.append(f"truncate {c.truncate}")
+    tail = "".join(f", {x}" for x in extras)
+    return f"{preset_name}: {what}, init {c.init}, H={c.hidden} N={training.N} T={c.steps}, {training.task.name}, {s.optimizer} {opt}, {s.updates:,} updates{tail}"
+
+
+class TrainingTable:
+    """The table of `bptt-lab train`, written as the training goes: a line
+    per `eval_every` updates (the update's own loss, evaluation and norm, the
+    largest norm and the clips since the line before, the latest spectrum and
+    long_share), the last updates before a divergence a line each, then the
+    summary. It formats the records; it computes nothing."""
+
+    def __init__(self, training, preset_name: str, stream, color: bool = False):
+        self.training, self.stream, self.color = training, stream, color
+        self.preset_name = preset_name
+        self.shown = 0  # updates covered by the lines so far
+        self.metric = training.task.metric_name != training.task.loss  # accuracy beside the loss; mse is the loss itself
+        U = training.settings.updates
+        self.columns = [("u", len(str(U))), ("loss", 9), ("eval loss", 9)]
+        if self.metric:
+            self.columns.append((training.task.metric_name, 8))
+        self.columns += [("|grad|", 9), ("peak |grad|", 11), ("at u", max(4, len(str(U)))), ("clips", 5), ("rho(W_hh)", 9), ("reach", 9), ("long_share", 10), ("status", 0)]
+
+    def _line(self, cells: list[str]) -> str:
+        return ("  ".join(cell.rjust(w) for cell, (_, w) in zip(cells[:-1], self.columns)) + "  " + cells[-1]).rstrip()
+
+    def _write(self, text: str, style: str = "") -> None:
+        on, off = _sgr(style) if self.color and style else ("", "")
+        self.stream.write(f"{on}{text}{off}\n")
+
+    def header(self) -> None:
+        t = self.training
+        self._write(training_title(t, self.preset_name), "italic")
+        self._write(self._line([name for name, _ in self.columns]), "bold")
+        loss, metric = t.initial_eval
+        cells = ["0", "-", num(loss, na="nan")] + ([_metric(t, metric)] if self.metric else []) + ["-"] * 7 + ["before the first update"]
+        self._write(self._line(cells))
+
+    def follow(self) -> None:
+        """Lines for the updates recorded since the last call: one per
+        `eval_every` boundary passed, one at the end, and after a divergence
+        the last DIVERGENCE_TAIL updates one each."""
+        t, E = self.training, self.training.settings.eval_every
+        n = t.records.count
+        ends = list(range((self.shown // E + 1) * E, n + 1, E))
+        if t.done and (not ends or ends[-1] != n):
+            ends.append(n)
+        if t.divergence is not None and t.done:
+            tail = max(self.shown, n - DIVERGENCE_TAIL)
+            ends = [u for u in ends if u < tail] + [tail] + list(range(tail + 1, n + 1))
+        for end in sorted({u for u in ends if u > self.shown}):
+            self._block(self.shown, end)
+            self.shown = end
+        self.stream.flush()
+
+    def _block(self, lo: int, hi: int) -> None:
+        """The line of updates lo+1..hi: what update hi gave, what the block held."""
+        t = self.training
+        rec, cols, i = t.records, t.records.columns, hi - 1
+        raw = cols["grad_norm_raw"][lo:hi]
+        finite = np.where(np.isfinite(raw), raw, -np.inf)
+        peak = int(np.argmax(finite)) if np.isfinite(finite).any() else None
+        every = t.settings.diagnostics_every
+        m = (hi - hi % every if hi % every else hi) if every else 0  # the latest update with the spectrum and long_share (u = 1 and multiples)
+        m = m or (1 if every else 0)
+        rho = float(np.max(cols["spectral_radius"][m - 1])) if m else math.nan
+        share = float(cols["long_share"][m - 1]) if m else math.nan
+        evaluated = bool(rec.evaluated[i])
+        status = UPDATE_STATUSES[rec.status[i]]
+        clips = int(np.count_nonzero(rec.clipped[lo:hi]))
+        cells = [str(hi), num(cols["loss"][i], na="nan"), num(cols["eval_loss"][i], na="nan") if evaluated else "-"]
+        if self.metric:
+            cells.append(_metric(t, cols["metric"][i]) if evaluated else "-")
+        cells += [
+            num(raw[-1], na="nan"),
+            num(raw[peak]) if peak is not None else "nan",
+            str(lo + peak + 1) if peak is not None else "-",
+            str(clips),
+            num(rho, na="nan" if m else "-"),
+            num(cols["reach"][i]),
+            num(share),
+        ]
+        if status == "diverged":
+            cells.append(f"DIVERGED ({t.divergence.what} not finite)")
+        else:
+            cells.append(status)
+        self._write(self._line(cells), "bold red" if status == "diverged" else "")
+
+    def finish(self, notes: list[str] = ()) -> None:
+        """The summary, after the last line."""
+        self.follow()
+        self.stream.write("\n")
+        for line in training_summary_lines(self.training.summary(), self.training.config, list(notes)):
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def _metric(training, x: float) -> str:
+    return percent(x) if training.task.metric_name == "accuracy" else num(x, na="nan")
+
+
+def training_chart_text(training, preset_name: str, width: int | None = None, height: int = 18) -> str:
+    """The loss and the gradient norm per update, each on a log10 axis
+    labelled in powers of ten (log10 values on a linear axis: plotext's own
+    log scale corrupts a second draw). Long trainings are cut to the chart's
+    width keeping each bucket's min and max, so a spike survives."""
+    t = training
+    n = t.records.count
+    cols, rec = t.records.columns, t.records
+    width = width or min(shutil.get_terminal_size((100, 24)).columns, 120)
+    evaluated = np.flatnonzero(rec.evaluated[:n])
+    loss_series = [("loss (batch)", np.arange(1, n + 1), cols["loss"][:n], "dot"), ("eval loss", np.concatenate([[0], evaluated + 1]), np.concatenate([[t.initial_eval[0]], cols["eval_loss"][evaluated]]), "hd")]
+    loss_lines = [(f"baseline {num(t.task.baseline_loss)}", t.task.baseline_loss)]
+    norm_series = [("|grad| raw", np.arange(1, n + 1), cols["grad_norm_raw"][:n], "hd")]
+    clipped = np.flatnonzero(rec.clipped[:n])
+    if clipped.size:
+        norm_series.append(("after the clip", clipped + 1, cols["grad_norm"][clipped], "x"))
+    c = t.config
+    norm_lines = [(f"clip threshold {num(c.clip_threshold)}", c.clip_threshold)] if c.clip == "norm" else []
+    notes = []
+    if t.divergence is not None:
+        notes.append(f"DIVERGED at u = {t.divergence.u} ({t.divergence.what} not finite): not drawn")
+    charts = [
+        _update_chart(f"{preset_name}: loss per update (log10 axis)", loss_series, loss_lines, n, width, height),
+        _update_chart(f"{preset_name}: gradient norm per update (log10 axis)", norm_series, norm_lines, n, width, height),
+    ]
+    return "\n".join(charts) + ("\n" + "\n".join(notes) if notes else "")
+
+
+def _update_chart(title: str, series, lines, n: int, width: int, height: int) -> str:
+    """One plotext chart against update u: (label, u, values, marker) series and (label, y) horizontal lines, log10."""
+    import plotext as plt
+
+    plt.clear_figure()
+    plt.plot_size(width, height)
+    color = stdout_color()
+    if not color:
+        plt.theme("clear")
+    lows, highs = [], []
+    for label, u, values, marker in series:
+        k, y, _ = bucket_minmax(np.asarray(values, dtype=float), width)
+        if not y.size:
+            continue
+        x = np.asarray(u)[k.astype(int) - 1]
+        lows.append(y.min())
+        highs.append(y.max())
+        plt.plot(x.tolist(), y.tolist(), label=label, marker=marker)
+    for label, value in lines:
+        if value > 0 and math.isfinite(value):
+            y = math.log10(value)
+            plt.plot([0, max(1, n)], [y, y], label=label, marker="-")
+            lows.append(y)
+            highs.append(y)
+    if lows:
+        lo, hi, ticks, labels = log_ticks(lows, highs)
+        plt.yticks(ticks, labels)
+        plt.ylim(lo, hi)
+    plt.xlim(0, max(1, n))
+    plt.title(title)
+    plt.xlabel("update u")
+    out = plt.build()
+    plt.clear_figure()
+    return out if color else plt.uncolorize(out)
+
+
 # -- progress of a long headless run, on stderr ---------------------------------------
 
 PROGRESS_AFTER = 2.0  # seconds: a run that is done sooner prints nothing on stderr
@@ -488,12 +677,14 @@ class Progress:
 
 
 def presets_table(presets: dict[str, Preset], color: bool = False) -> str:
+    """Name, lab (`step`: one backward pass, `bptt-lab run`; `train`: a training, `bptt-lab train`) and description."""
     table = Table(box=None, pad_edge=False, header_style="bold")
     table.add_column("preset", no_wrap=True)
+    table.add_column("lab", no_wrap=True)
     table.add_column("what it shows")
     for p in presets.values():
         source = "" if p.source == "built-in" else f" [from {p.source}]"
-        table.add_row(p.name, p.description + source)
+        table.add_row(p.name, "train" if p.training else "step", p.description + source)
     console, buf = _console(color)
     console.print(table)
     return _text(buf)
@@ -501,7 +692,14 @@ def presets_table(presets: dict[str, Preset], color: bool = False) -> str:
 
 def presets_json(presets: dict[str, Preset]) -> str:
     doc = [
-        {"name": p.name, "description": p.description, "look_for": p.look_for, "source": p.source, "config": p.config.to_dict()}
+        {
+            "name": p.name,
+            "description": p.description,
+            "look_for": p.look_for,
+            "source": p.source,
+            "config": p.config.to_dict(),
+            "training": p.training.to_dict() if p.training else None,
+        }
         for p in presets.values()
     ]
     return json.dumps(finite_or_none(doc), indent=2, allow_nan=False) + "\n"

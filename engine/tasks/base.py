@@ -28,6 +28,7 @@ import numpy as np
 from ..config import Config, ConfigError
 from ..seeding import sequence
 
+
 def batch_rng(seed: int, u: int) -> np.random.Generator:
     """The generator of update u's batch (u = 1..U)."""
     return np.random.default_rng(sequence(seed, "train", u))
@@ -115,4 +116,4 @@ def needs(name: str, steps: int, least: int, why: str) -> None:
         raise ConfigError("steps", f"task {name} needs steps >= {least} ({why}), got {steps}")
 
 
-__all__ = ["TEXT_FIXES", "Task", "without_text", "accuracy", "batch_rng", "entropy", "eval_rng", "mean_squared_error", "needs"]
+__all__ = ["TEXT_FIXES", "Task", "accuracy", "batch_rng", "entropy", "eval_rng", "mean_squared_error", "needs", "without_text"]
