@@ -253,7 +253,7 @@ def test_adding_rnn():
     says("adding-rnn", "reach (|dL/dh_0| / |dL/dh_T|) is ~1e-13 and long_share, dW_hh's share from more than 50 steps back, ~4e-7 (medians)")
     t = trained("adding-rnn")
     assert t.status == "done" and t.u == 1000 and t.config.steps == 100
-    u, loss, metric = evals(t)
+    _, loss, metric = evals(t)
     np.testing.assert_array_equal(loss, metric)  # the adding task's metric is its loss
     assert loss.min() == pytest.approx(0.159, abs=0.0005) and loss.max() == pytest.approx(0.214, abs=0.0005)
     assert evaluate(t, t.model.params)[0] == pytest.approx(loss[-1], rel=1e-9)
