@@ -453,7 +453,9 @@ def _training_preset(base: Config, base_training: TrainingSettings | None, setti
         base = without_text(base)
     config = base.with_overrides(sizes=file_sizes(settings), **settings)
     task = training.make_task(config)
-    return task.configure(config), training
+    configured = task.configure(config)
+    task.check_given(settings, configured)
+    return configured, training
 
 
 # Where each table starts, found in one pass over the text. The file has

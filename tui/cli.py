@@ -639,6 +639,7 @@ def _training_option(name: str, setting):
 TrainingOptions = {name: _training_option(name, setting) for name, setting in TRAINING.items() if name != "text"}
 TrainOverrides = {
     **Overrides,
+    "text": Annotated[Optional[str], typer.Option("--text", help="The text task's text (its words); or --text-file FILE.", rich_help_panel=PANELS["loss"], show_default=False)],
     "clip_threshold": Annotated[
         Optional[str],
         typer.Option(
@@ -728,7 +729,9 @@ def resolve_training(preset_name: str, preset_file: Path | None, given: dict, tr
             base = without_text(base)  # the preset's sentence gives way to the task's data
         config = base.with_overrides(sizes=file_sizes(explicit), **explicit)
         task = settings.make_task(config)
-        config = task.configure(config)
+        configured = task.configure(config)
+        task.check_given(explicit, configured)
+        config = configured
         settings.check_memory(config, task)
     except ConfigError as exc:
         if exc.field == "text" and text_file is not None:

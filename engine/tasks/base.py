@@ -66,6 +66,18 @@ class Task(ABC):
             raise ConfigError("mode", f"training needs mode bptt (a loss on a readout), got mode {config.mode!r}")
         return without_text(config).with_overrides(input_size=self.input_size, output_size=self.output_size, loss=self.loss, loss_on=self.loss_on)
 
+    def check_given(self, explicit: dict, configured: Config) -> None:
+        """Refuse a Config setting given explicitly that this task overrides
+        (D, K, the loss; a text's T and N) or ignores (the random inputs'
+        scale): never silently dropped. `configured`: what configure() gave."""
+        if "input_scale" in explicit:
+            raise ConfigError("input_scale", f"input_scale does not apply to training: the task {self.name} makes the inputs")
+        for name, value in explicit.items():
+            if name in SETTABLE:
+                continue
+            if getattr(configured, name) != value:
+                raise ConfigError(name, f"{name} is set by the task {self.name} ({name} = {getattr(configured, name)!r}), got {value!r}")
+
     @property
     def batch_size(self) -> int | None:
         """A batch size the task fixes (one text), or None: the Config's."""
@@ -79,6 +91,9 @@ class Task(ABC):
     def metric(self, y: np.ndarray, targets: np.ndarray) -> float:
         """The metric of readouts y (S, n, K) at the loss steps against their targets, averaged over the batch."""
 
+
+# Settings whose given value a configured Config may hold differently without overriding it.
+SETTABLE = ("weights", "clip_threshold")
 
 # What a Config's text fixes (Config._apply_text), back to the defaults when the text goes.
 TEXT_FIXES = ("steps", "batch", "input_size", "output_size", "loss")

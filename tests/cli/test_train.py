@@ -220,6 +220,12 @@ def test_a_clipped_trainings_summary_gives_the_range_of_an_unclipped_warmup():
         (("--format", "json", "--plot"), ("--plot with --format json needs --output FILE",)),
         (("--force",), ("--force applies to --output FILE only",)),
         (("--lr", "0.1", "--lr", "0.2"), ("given 2 times",)),
+        # a Config setting the task overrides or ignores is refused, never dropped
+        (("--loss", "xent"), ("--loss is set by the task adding (loss = 'mse'), got 'xent'",)),
+        (("--input-size", "3"), ("--input-size is set by the task adding",)),
+        (("--input-scale", "2"), ("--input-scale does not apply to training",)),
+        (("--mode", "chain"), ("training needs mode bptt",)),
+        (("--task", "text", "-T", "5"), ("--steps/-T is set by the task text (steps = 10), got 5",)),
     ],
 )
 def test_bad_training_flags_are_refused_in_one_line(args, words):
