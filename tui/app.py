@@ -9,6 +9,12 @@ run and the presenter's controls, and the panes talk to it with messages:
   a progress figure shows), or could not be, and the old run stays;
 - `StepsAdvanced`: the backward pass went further; auto-pause looks here.
 
+Beside it, the training view (tui/training/, a screen of its own; t switches):
+a preset with `training` settings opens there. From any update of the
+training, enter opens that update's backward pass here (`show_update`: the
+per-step run of `Training.run_for(u)`, the parameters and batch the update
+used), and t or escape goes back to the training where it was.
+
 The engine advances on a timer; what it recorded is drawn by a second timer
 a few times a second, never once per step. The screen shows records 1..shown,
 and `shown` can step back through what has been computed. Nothing here
@@ -20,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -29,7 +36,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Footer, Static
+from textual.widgets import Footer, Input, Static
 from textual.worker import get_current_worker
 
 from engine import Config, ConfigError, Run
@@ -37,10 +44,12 @@ from engine import export
 from engine.config import CLIP_MODES
 from engine.presets import BUILTIN, DEFAULT_PRESET, Preset
 from engine.run import EXPLODING, OVERFLOW, VANISHING
+from engine.training import TrainingSettings
 
 from .presenter import DEFAULT_SPEED, PAUSE_KINDS, SPEEDS
 from .panes import Ghost, HeaderBar, NormChart, ParamsForm, StepLog, SummaryBar, View
 from .screens import HelpScreen, PresetPicker
+from .training import TrainingScreen
 
 REDRAW_HZ = 10
 MAX_GHOSTS = 3
@@ -49,6 +58,28 @@ NOTE_SECONDS = 2.5
 # frames get their turn (a key waits at most this long).
 MAX_SPEED_SLICE = 0.045
 _STATUS_OF = {"VANISHED": VANISHING, "EXPLODED": EXPLODING, "OVERFLOW": OVERFLOW}
+
+
+@dataclass(frozen=True)
+class UpdatePreset(Preset):
+    """What the per-step view shows when it opens an update of a training: the
+    training's preset, the update, and what the update's backward pass started
+    from (a setting changed here rebuilds the pass from these)."""
+
+    base: str = ""
+    u: int = 0
+    params: dict | None = field(default=None, repr=False, compare=False)
+    inputs: np.ndarray | None = field(default=None, repr=False, compare=False)
+    targets: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+
+def training_of(preset: Preset) -> TrainingSettings | None:
+    """A preset's training settings, if it has any (a training preset opens in the training view)."""
+    return getattr(preset, "training", None)
+
+
+def _family(preset: Preset) -> str:
+    return getattr(preset, "base", "") or preset.name
 
 
 class BuildCancelled(Exception):
@@ -112,6 +143,7 @@ class BpttLab(App):
         Binding("minus", "slower", "slower", key_display="-", show=False),
         Binding("o", "toggle_params", "params", show=False),
         Binding("escape", "leave_field", "leave field", show=False),
+        Binding("t", "training_view", "training", show=False),
     ]
 
     def __init__(
@@ -122,7 +154,10 @@ class BpttLab(App):
         export_dir: Path | None = None,
         presets: dict[str, Preset] | None = None,
         pause_at: str | None = None,
+        training: TrainingSettings | None = None,
     ):
+        """`training`: train this config with these settings, in the training
+        view (default: the preset's own training settings, if it has any)."""
         super().__init__()
         self.presets = presets or BUILTIN
         self.preset = preset
@@ -140,6 +175,8 @@ class BpttLab(App):
         self._speed_before_end: int | None = None
         self._paused_at: set[str] = set()  # kinds already paused at in this pass
         self._dirty = True
+        self.training = training or training_of(preset)
+        self.training_screen: TrainingScreen | None = None
 
     # -- layout ---------------------------------------------------------------------
 
@@ -163,7 +200,11 @@ class BpttLab(App):
                 loop.add_signal_handler(sig, self.exit, None, 128 + sig)
             except (NotImplementedError, RuntimeError, ValueError):
                 pass
-        self._build(self.config, self.preset, None, None)
+        if self.training is not None:
+            self.building = 0.0  # the per-step view gets update 1's backward pass once the training is built
+            self.open_training(self.preset, self.config, self.training)
+        else:
+            self._build(self.config, self.preset, None, None)
         self._redraw()
 
     # -- building a run (in a worker) ----------------------------------------------
@@ -189,7 +230,10 @@ class BpttLab(App):
                 self.post_message(BuildProgress(t / max(T, 1)))
 
         try:
-            run = Run(config, progress=progress)
+            if isinstance(preset, UpdatePreset):  # an update's backward pass: its parameters and batch
+                run = Run(config, preset.params, preset.inputs, preset.targets, progress=progress)
+            else:
+                run = Run(config, progress=progress)
             run.live()  # the spectrum, computed here rather than on the first frame
         except BuildCancelled:
             return
@@ -212,11 +256,12 @@ class BpttLab(App):
     def _run_ready(self, message: RunReady) -> None:
         run = message.run
         preset_changed = message.preset is not self.preset
+        family_changed = _family(message.preset) != _family(self.preset)  # two updates of one training compare
         self.engine_run, self.config, self.preset = run, run.config, message.preset
         self.building = None
         form = self.query_one(ParamsForm)
         form.fill(run.config, message.preset.look_for if preset_changed else None)
-        if preset_changed and self.ghosts:
+        if family_changed and self.ghosts:
             self.ghosts = []
             message.note = (message.note + "; " if message.note else "") + "ghosts cleared (a new preset)"
         self._restart()
@@ -435,6 +480,12 @@ class BpttLab(App):
         self.say(f"play pauses at the first {kind}" if kind else "play does not pause at events")
 
     def open_preset(self, preset: Preset) -> None:
+        """A preset with training settings opens in the training view, the others here."""
+        settings = training_of(preset)
+        if settings is not None:
+            self.open_training(preset, preset.config, settings)
+            return
+        self.action_steps_view()
         self._start(preset.config, preset, note=f"preset {preset.name}")
 
     def action_pick_preset(self) -> None:
@@ -484,7 +535,11 @@ class BpttLab(App):
         self.say(f"screenshot saved to {Path(path).resolve()}")
 
     def action_leave_field(self) -> None:
-        """Give the keys back to the app after typing in a parameter field."""
+        """Give the keys back to the app after typing in a parameter field; with
+        none to leave, go back to the training an update was opened from."""
+        if not isinstance(self.screen.focused, Input) and isinstance(self.preset, UpdatePreset) and self.training_screen is not None:
+            self.action_training_view()
+            return
         self.screen.set_focus(None)
 
     def action_toggle_params(self) -> None:
@@ -494,12 +549,95 @@ class BpttLab(App):
         config = self.engine_run.config if self.engine_run else self.config
         self.push_screen(HelpScreen(self.preset, config.cell_type, config))
 
+    # -- the training view ----------------------------------------------------------
+
+    def open_training(self, preset: Preset, config: Config, settings: TrainingSettings, first: bool = True) -> None:
+        """Train `config` with `settings` in the training view (built in its worker).
+        `first`: the per-step view gets update 1's backward pass, unless it shows this training already."""
+        if self.training_screen is None:
+            self.training_screen = TrainingScreen(preset, config, settings, export_dir=self.export_dir)
+            self.training_screen.wants_first = first
+            self.install_screen(self.training_screen, "training")
+        else:
+            self.training_screen.rebuild(preset, config, settings, note=f"preset {preset.name}", first=first)
+        if self.screen is not self.training_screen:
+            self.push_screen("training")
+
+    def action_training_view(self) -> None:
+        """To the training view: the training on screen there, or one of the
+        per-step view's config (the preset's training settings or the defaults)."""
+        if self.training_screen is not None:
+            if self.screen is not self.training_screen:
+                self.push_screen("training")
+            return
+        config = self.engine_run.config if self.engine_run is not None else self.config
+        settings = training_of(self.preset) or (TrainingSettings(task="text") if config.text else TrainingSettings())
+        self.open_training(self.preset, config, settings, first=False)  # the per-step view keeps its run
+        self.say(f"training {self.preset.name} on the {settings.task} task; t comes back here")
+
+    def action_steps_view(self) -> None:
+        """Back to the per-step view from the training view."""
+        if self.training_screen is not None and self.screen is self.training_screen:
+            self.pop_screen()
+            self._dirty = True
+
+    def training_refused(self, screen: TrainingScreen, message: str) -> None:
+        """The training view's settings could not be trained: keep what was there."""
+        if screen.training is not None:
+            self.say(f"not applied: {message}", severity="warning")
+            return
+        if self.engine_run is None:  # the very first training: nothing to fall back on
+            self.exit(message=f"bptt-lab: {message}", return_code=2)
+            return
+        self.action_steps_view()
+        self.uninstall_screen(screen)
+        self.training_screen = None
+        self.say(f"cannot train this: {message}", severity="warning")
+
+    def show_update(self, run: Run, preset: Preset, u: int) -> None:
+        """Update u's backward pass of the training `preset`, here, stepped one timestep at a time."""
+        self.post_message(RunReady(run, self._update_preset(run, preset, u), None, f"update {u}'s backward pass, the gradient it used: t or escape goes back"))
+        self.action_steps_view()
+
+    def show_first_update(self, run: Run, preset: Preset) -> None:
+        """Update 1's backward pass, for a per-step view that shows no update of this training."""
+        if self.engine_run is None or _family(self.preset) != preset.name:
+            self.post_message(RunReady(run, self._update_preset(run, preset, 1), None, None))
+
+    @staticmethod
+    def _update_preset(run: Run, preset: Preset, u: int) -> UpdatePreset:
+        return UpdatePreset(
+            f"{preset.name} u{u}",
+            f"update {u} of {preset.name}: its backward pass, on the parameters before it (theta_{u - 1}) and its batch",
+            preset.look_for,
+            run.config,
+            preset.source,
+            base=preset.name,
+            u=u,
+            params={k: v.copy() for k, v in run.params.items()},
+            inputs=run.inputs,
+            targets=run.targets,
+        )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """In the training view, the per-step view's own settings are not offered."""
+        if isinstance(self.screen, TrainingScreen) and action in ("cycle_pause", "toggle_params", "leave_field", "training_view"):
+            return False
+        return True
+
     # -- the palette: every action, each clip mode and pause kind, every preset ------
 
     def get_system_commands(self, screen):
         for command in super().get_system_commands(screen):
             if command.title != "Screenshot":  # Textual's writes to a Downloads folder a server may not have
                 yield command
+        if isinstance(screen, TrainingScreen):
+            yield from screen.commands()
+            yield SystemCommand("Screenshot", f"Save an SVG of the screen to {self.export_dir} (s)", self.action_screenshot)
+            for preset in self.presets.values():
+                yield SystemCommand(f"Preset: {preset.name}", preset.description, lambda p=preset: self.open_preset(p))
+            return
+        yield SystemCommand("Training view", "Train this model, update by update (t)", self.action_training_view)
         yield SystemCommand("Play / pause", "Play or pause the backward pass (space)", self.action_toggle_play)
         yield SystemCommand("Step", "One backward step (n)", self.action_step)
         yield SystemCommand("Step back", "Show the previous record; nothing is recomputed (b)", self.action_step_back)
@@ -540,6 +678,7 @@ class BpttLab(App):
 def make_app(
     preset_name: str = DEFAULT_PRESET, config: Config | None = None, presets: dict[str, Preset] | None = None, **kwargs
 ) -> BpttLab:
-    """The app, un-run: shared by the CLI and the tests."""
+    """The app, un-run: shared by the CLI and the tests. `training=TrainingSettings(...)`
+    opens the training view on `config` (a training preset opens there anyway)."""
     presets = presets or BUILTIN
     return BpttLab(presets[preset_name], config, presets=presets, **kwargs)

@@ -40,7 +40,7 @@ def keys() -> list[tuple[str, str]]:
         ("+ or =, -", "faster / slower: 1 step/s up to as fast as it goes (max)"),
         ("c", f"cycle the clip mode: {', '.join(CLIP_MODES)} (the run is rebuilt)"),
         ("a", f"pause at: play stops at the first {_or(PAUSE_KINDS)}; a again picks the next kind, then none"),
-        ("p", "pick a preset"),
+        ("p", "pick a preset; t: the training view (and back), where a training preset opens"),
         ("g", "pin this run's |dL/dh| as a ghost curve (up to 3), then change a setting to compare"),
         ("G", "(shift+g) clear the ghosts"),
         ("x", "export the run as JSON and CSV"),
@@ -257,3 +257,106 @@ class PresetPicker(ModalScreen[str | None]):
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)
+
+
+# -- the training view's help -------------------------------------------------------------
+
+
+def training_keys() -> list[tuple[str, str]]:
+    """Every key of the training view, in words (a test holds this against its bindings)."""
+    return [
+        ("space", "train / pause: updates in the background at the chosen speed; pausing stops before the next update"),
+        ("n, right", "one update on: the cursor moves through the updates already taken first, then one more is taken"),
+        ("b, left", "the cursor one update back (training pauses); the charts mark it with a vertical line, the log ends at it (▸)"),
+        ("[ , ]", "the cursor to the previous / next update whose parameters a checkpoint kept: enter opens it without replaying"),
+        ("enter", "open the cursor's update (else the latest) in the per-step view: its backward pass, one timestep at a time, "
+         "on the parameters the update used (theta_{u-1}) and its batch: exactly the gradient it used"),
+        ("t", "to the per-step view and back (from an opened update, escape comes back too); training stays where it was"),
+        ("e", "train to the end at full speed (the speed comes back after)"),
+        ("r", "reset: train again from the start (the same seed: the same data and initial weights)"),
+        ("+ or =, -", "faster / slower: 1 update/s up to as fast as the machine goes (max)"),
+        ("c", f"cycle the clip mode ({', '.join(CLIP_MODES)}): the training starts over on the same data"),
+        ("u", "norm clipping at the suggested threshold: a warm-up of unclipped updates (computed in the background), "
+         "then the training starts over clipped at their mean norm"),
+        ("g", "pin this training's loss, gradient norm and reach as ghost curves (up to 3), then change the clip (c) or the "
+         "preset (p, e.g. adding-rnn against adding-lstm) to compare on the same data"),
+        ("G", "(shift+g) clear the ghosts"),
+        ("x", "export the updates so far as JSON and CSV (a consistent snapshot, even while training)"),
+        ("p", "pick a preset (a training preset trains here, the others open in the per-step view)"),
+        ("s", "save a screenshot (SVG)"),
+        ("ctrl+p", "command palette: every action by name"),
+        ("?", "this help; escape, ? or q closes it"),
+        ("q", "quit (at once, even mid-training)"),
+    ]
+
+
+def training_charts() -> list[tuple[str, str]]:
+    """The training view's charts, left to right; the legend above each names its markers."""
+    return [
+        ("axes", "x: the update u, 1 to the planned number (to the divergence, once one happened). y: a log scale, each label a "
+         "power of ten. Long trainings are cut to the chart's width keeping each column's least and greatest value, "
+         "so a spike stays visible."),
+        ("loss", "left: the batch's loss per update, the loss on the fixed evaluation batch every E updates (eval, •), and the "
+         "baseline: what a model that learned nothing gets (adding: 1/6, predicting 1 always; temporal order: ln 4; text: T times the "
+         "unigram entropy of the words). Below the baseline the model has learned something. For accuracy tasks the "
+         "evaluation accuracy (+) and its chance level too."),
+        ("|grad|", "middle: the global L2 norm of all parameter gradients per update, before clipping. A spike is the "
+         "exploding gradient; a run of them sends the loss up. With clipping, o is the norm before and x after each clip, "
+         "and norm clipping draws its threshold."),
+        ("radius, σ_max", "right: the spectral radius and the largest singular value of W_hh (gated cells: the largest gate "
+         "block), taken every few updates. With 1/γ: for an rnn, σ_max below 1/γ guarantees vanishing."),
+        ("reach", "right (loss on the last step only): ||dL/dh_0|| / ||dL/dh_T||, how much of the gradient arrives at the "
+         "start of the sequence. Near 0: the first steps cannot be learned from."),
+        ("long_share", "right: the share of dL/dW_hh's per-step terms (their norms) that comes from steps more than T/2 back: "
+         "the long-range terms, as one number (seed 001). An RNN's stays near 0; an LSTM's does not."),
+        ("off the bottom", "reach, long_share and ghosts may leave the chart rather than squash the others into a few rows: "
+         "the legend says from which update."),
+        ("│ cursor", "the vertical line: the update under the cursor (b, n, [ ])."),
+        ("nan/inf", "a loss or norm that is not finite (a divergence) is drawn on the ceiling row, counted in the legend."),
+        ("ghost", "░ ▒ ▓: a pinned training (g), named by the preset or the settings that differ."),
+    ]
+
+
+def update_log_columns() -> list[tuple[str, str]]:
+    """What each column of the update log means."""
+    return [
+        ("▸", "the update under the cursor (the log ends at it)."),
+        ("u", "the update: one forward pass, one full backward pass, one clipping decision and one optimizer step on a fresh "
+         "batch. The numbers on its line are of the parameters it started from, theta_{u-1} (the ones enter opens)."),
+        ("loss", "the batch's loss (summed over the loss steps)."),
+        ("eval mse, eval acc", "the task metric on the fixed evaluation batch, after the update, every E updates (blank between)."),
+        ("|grad|", "the global gradient norm before clipping."),
+        ("radius, σ_max", "of W_hh (the largest gate block), every few updates (- between)."),
+        ("reach, long", "reach and long_share, as on the right chart (- where they do not apply)."),
+        ("CLIP a->b", "the update was clipped: its gradient norm went from a to b (the whole line in reverse video); "
+         "'CLIP n steps': a step rule clipped the carried gradient at n steps of the backward pass."),
+        ("events", "the tags below, on the update where they happen."),
+        ("DIVERGED", "the loss, the gradient or the new parameters are not finite: the training stops here, the step is not "
+         "applied, and the parameters before it are kept (enter opens this update's backward pass: watch it overflow)."),
+    ]
+
+
+TRAINING_BARS = (
+    ("u 37/1500", "the header: the update on screen of the planned ones; '(latest 60)' when the cursor is behind the latest."),
+    ("state", "playing or paused with the speed in updates per second (max: as fast as it goes), done, or diverged."),
+    ("status", "the summary: updates taken, or DIVERGED with the update, what was not finite and the parameters kept; the "
+     "last evaluation against the baseline; the number of clipped updates."),
+    ("suggested clip", "Pascanu et al.'s heuristic: half to ten times the mean gradient norm of the unclipped warm-up updates "
+     "still converge; u trains with norm clipping at the mean."),
+    ("checkpoints", "how many parameter sets are kept (the first, every C updates thinned to a bounded number, the last "
+     "finite one); [ and ] move the cursor to them."),
+)
+
+
+class TrainingHelpScreen(HelpScreen):
+    """What the training view shows and what its charts, columns and keys mean."""
+
+    def sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        p = self.preset
+        return [
+            (p.name, [("shows", p.description), ("look for", p.look_for)]),
+            ("The charts, left to right", training_charts()),
+            ("The update log: one line per update", update_log_columns()),
+            ("The header and the summary", list(TRAINING_BARS)),
+            ("Keys of the training view", training_keys()),
+        ]

@@ -24,11 +24,12 @@ class Ghost:
         return "ghost: " + differences(self.config, self.preset, current, preset)
 
 
-def differences(config: Config, preset: str, current: Config, current_preset: str) -> str:
-    """The settings of `config` that differ from `current`, briefly (what makes a ghost a ghost)."""
+def differences(config: Config, preset: str, current: Config, current_preset: str, skip: tuple[str, ...] = ()) -> str:
+    """The settings of `config` that differ from `current`, briefly (what makes a ghost a ghost);
+    `config` may be any settings dataclass. `skip`: settings not to name."""
     if preset != current_preset:
         return preset
-    parts = [f"{name} {_brief(getattr(config, name))}" for name in config.__dataclass_fields__ if getattr(config, name) != getattr(current, name)]
+    parts = [f"{name} {_brief(getattr(config, name))}" for name in config.__dataclass_fields__ if name not in skip and getattr(config, name) != getattr(current, name)]
     return ", ".join(parts) if parts else "same settings"
 
 
