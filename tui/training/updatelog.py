@@ -3,8 +3,8 @@ under a header row, in the step log's fixed columns (tui/panes/steplog.py).
 
 Columns: u, the batch's loss, the task metric where it was evaluated (every
 E updates), the gradient norm before clipping; then, as the width allows,
-the spectral radius and sigma_max of W_hh (every diagnostics_every updates),
-reach and long_share; then the events: CLIP before->after (or the number of
+reach and long_share, the spectral radius and sigma_max of W_hh (every
+diagnostics_every updates); then the events: CLIP before->after (or the number of
 steps a `step` rule clipped), DIVERGED with what was not finite. The line
 under the cursor is marked with ▸ in the gutter.
 
@@ -73,9 +73,12 @@ def columns(frame: Frame) -> tuple[list[Column], list[Column]]:
         metric,
         Column("|grad|", NUM_W, lambda r: num(r.grad_norm_raw, na="nan")),
     ]
-    optional = [Column("radius", NUM_W, lambda r: num(r.radius)), Column("σ_max", NUM_W, lambda r: num(r.sigma_max))]
+    # reach and long_share first: the right chart keeps the spectrum's detail and often
+    # leaves them off its bottom edge, so these columns are where they can be read.
+    optional = []
     if t.config.loss_on == "last":
         optional += [Column("reach", NUM_W, lambda r: num(r.reach)), Column("long", 5, lambda r: "-" if r.long_share != r.long_share else f"{100 * r.long_share:.0f}%")]
+    optional += [Column("radius", NUM_W, lambda r: num(r.radius)), Column("σ_max", NUM_W, lambda r: num(r.sigma_max))]
     return always, optional
 
 
