@@ -605,3 +605,39 @@ async def test_every_training_preset_opens_in_the_training_view_and_trains(name)
         await take(pilot, screen, 2)
         assert [line.split()[0] for line in log_lines(screen)] == ["1", "2"]
         await settle(pilot, lambda: app.engine_run is not None and app.preset.name == f"{name} u1")
+
+
+async def test_q_during_a_long_replay_to_an_update_stops_the_replay(monkeypatch):
+    started, ended, outcome = threading.Event(), threading.Event(), []
+    real = screen_module.update_run
+
+    def watched(training, u, progress):
+        def slow(done, total):  # a replay long enough to quit in the middle of
+            started.set()
+            threading.Event().wait(0.01)
+            progress(done, total)
+
+        try:
+            run = real(training, u, slow)
+            outcome.append("finished")
+            return run
+        except BaseException as exc:
+            outcome.append(type(exc).__name__)
+            raise
+        finally:
+            ended.set()
+
+    monkeypatch.setattr(screen_module, "update_run", watched)
+    sparse = replace(SGD, updates=400, checkpoint_every=1000)  # theta_0 and the last: update 300 is 299 updates away
+    app = app_for(sparse)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await trained(pilot)
+        screen._play(320)
+        await stopped(pilot, screen)
+        screen.cursor = 300
+        await pilot.press("enter")
+        await settle(pilot, started.is_set)
+        await settle(pilot, lambda: "replaying" in header(screen))  # it says how far it has got
+        await pilot.press("q")
+    assert ended.wait(timeout=30)
+    assert outcome == ["OpenCancelled"]

@@ -112,8 +112,31 @@ class WorkFailed(Message):
         self.what, self.error = what, error
 
 
+class Opening(Message):
+    """How far the replay to an update's parameters has got."""
+
+    def __init__(self, generation: int, text: str) -> None:
+        super().__init__()
+        self.generation, self.text = generation, text
+
+
+class OpenCancelled(Exception):
+    """Quitting (or another enter) made the replay pointless."""
+
+
 def _checkpoints(training: Training) -> tuple[int, ...]:
     return tuple(sorted(training.checkpoints))
+
+
+def update_run(training: Training, u: int, progress) -> Run:
+    """`training.run_for(u)`: theta_{u-1} on update u's batch, with the replay from
+    the checkpoint before u reporting progress(done, total) after each update
+    (what raises there stops it: quitting does not wait for a long replay)."""
+    n = u - 1
+    if n == training.applied:
+        return training.run_for(u)
+    base = training.checkpoints[max(k for k in training.checkpoints if k <= n)]
+    return Run(training.config, training.replay(base, n, progress), *training.batch(u))
 
 
 class TrainingScreen(Screen):
@@ -555,16 +578,35 @@ class TrainingScreen(Screen):
 
     @work(thread=True, exclusive=True, group="open")
     def _open_worker(self, generation: int, training: Training, lock: threading.Lock, u: int) -> None:
+        worker = get_current_worker()
         one_thread_here()
+        told = [0.0]
+
+        def progress(done: int, total: int) -> None:
+            if worker.is_cancelled:
+                raise OpenCancelled
+            now = time.monotonic()
+            if now - told[0] >= 0.1:
+                told[0] = now
+                self.post_message(Opening(generation, f"opening update {u}: replaying {done}/{total} updates from a checkpoint"))
+
         try:
             with lock:  # between two updates: the parameters are not being written
-                run = training.run_for(u)
+                run = update_run(training, u, progress)
             run.live()  # the spectrum, computed here rather than on the first frame
+        except OpenCancelled:
+            return
         except Exception as exc:
             self.post_message(WorkFailed(f"cannot open update {u}", exc))
             return
-        if not get_current_worker().is_cancelled:
+        if not worker.is_cancelled:
             self.post_message(UpdateOpened(generation, u, run))
+
+    @on(Opening)
+    def _opening(self, message: Opening) -> None:
+        if message.generation == self.generation and self.busy is not None:
+            self.busy = message.text
+            self._dirty = True
 
     @on(UpdateOpened)
     def _update_opened(self, message: UpdateOpened) -> None:
