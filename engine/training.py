@@ -686,9 +686,16 @@ class Training:
             "clip_events": int(clipped.size),
             "first_clip_u": int(clipped[0]) + 1 if clipped.size else None,
             "max_grad_norm_raw": float(norms.max()) if norms.size else None,  # the largest finite one
+            "median_reach": _median(cols["reach"][:u]),  # over the updates with a finite value
+            "median_long_share": _median(cols["long_share"][:u]),
             "suggestion": None if suggestion is None else {"low": suggestion.low, "mean": suggestion.mean, "high": suggestion.high, "updates": suggestion.updates},
             "checkpoints": sorted(n for n in self.checkpoints if n <= u),
         }
+
+
+def _median(values: np.ndarray) -> float | None:
+    finite = values[np.isfinite(values)]
+    return float(np.median(finite)) if finite.size else None
 
 
 def spectrum(config: Config, W_hh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -250,6 +250,10 @@ def training_summary_lines(summary: dict, config, notes: list[str] = ()) -> list
         add("clipped", f"{clips:,} of {done:,} updates{first}: {config.clip} at {num(config.clip_threshold)}")
     if summary["max_grad_norm_raw"] is not None:
         add("largest |grad|", f"{num(summary['max_grad_norm_raw'])}  (raw, before any clip; the largest finite one)")
+    if summary.get("median_reach") is not None:
+        add("reach", f"median {num(summary['median_reach'])}  (|dL/dh_0| / |dL/dh_T|: how much gradient gets back to the start)")
+    if summary.get("median_long_share") is not None:
+        add("long_share", f"median {num(summary['median_long_share'])}  (dW_hh's share from more than T/2 steps back)")
     s = summary.get("suggestion")
     if s:
         add("threshold range", f"{num(s['low'])} to {num(s['high'])}: 0.5x to 10x the mean raw |grad| {num(s['mean'])} of {s['updates']} unclipped warm-up updates")

@@ -140,6 +140,15 @@ def test_json_follows_the_schema_and_carries_what_makes_the_training_again():
     assert doc["summary"]["final_eval_loss"] == training.records[30].eval_loss
 
 
+def test_the_readme_documents_every_key_of_the_schema():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### JSON schema (`bptt-lab.train/1`)")[1].split("\n## ")[0]
+    doc = strict_json(ok("train", "train-clip", "--updates", "3", "--format", "json", "--dump").stdout)
+    keys = [*doc, *doc["summary"], *doc["training"], *doc["summary"]["suggestion"], *doc["updates"][0], *doc["checkpoints"][0]]
+    missing = [k for k in keys if k not in section]
+    assert not missing, missing
+
+
 def test_csv_has_a_row_per_update_and_a_column_per_gate_block():
     out = ok("train", "adding-lstm", "--updates", "12", "--eval-every", "4", "--format", "csv").stdout
     rows = list(csv.DictReader(io.StringIO(out)))

@@ -259,6 +259,9 @@ def test_adding_rnn():
     assert evaluate(t, t.model.params)[0] == pytest.approx(loss[-1], rel=1e-9)
     assert round(math.log10(median(measured(t, "reach")))) == -13
     assert median(measured(t, "long_share")) == pytest.approx(4e-7, rel=0.1)
+    s = t.summary()  # what the table's summary shows
+    assert s["median_reach"] == pytest.approx(median(measured(t, "reach")), rel=1e-15)
+    assert s["median_long_share"] == pytest.approx(median(measured(t, "long_share")), rel=1e-15)
     # reach of the last update by SPEC 1's recurrence
     run = t.run_for(1000)
     dh = rnn_hidden_gradients(run)
