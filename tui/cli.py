@@ -102,10 +102,12 @@ class _StrictCommand(TyperCommand):
                 times = order.count(param)
                 if times > 1 and not param.multiple:
                     raise UsageError(f"{flag} is given {times} times: give each option once")
-                value, spec = opts.get(param.name), _number_spec(param.name)
+                value = opts.get(param.name)
+                annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)  # this typer's record of the type
+                numeric = _number_spec(param.name) is not None or annotation in (int, float)
                 if isinstance(value, str) and value.strip() in self.WORDS.get(param.name, ()):
                     continue
-                if isinstance(value, str) and spec is not None and not _PLAIN_NUMBER.fullmatch(value.strip()):
+                if isinstance(value, str) and numeric and not _PLAIN_NUMBER.fullmatch(value.strip()):
                     raise typer.BadParameter(f"{value!r} is not a plain number (ASCII digits, no '_')", ctx=ctx, param=param, param_hint=flag)
         return super().parse_args(ctx, args)
 

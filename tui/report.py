@@ -473,6 +473,7 @@ def _update_chart(title: str, series, lines, n: int, width: int, height: int) ->
         plt.yticks(ticks, labels)
         plt.ylim(lo, hi)
     plt.xlim(0, max(1, n))
+    plt.xticks(sorted({round(n * i / 4) for i in range(5)}))  # whole updates, not 317.5
     plt.title(title)
     plt.xlabel("update u")
     out = plt.build()

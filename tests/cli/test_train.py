@@ -391,6 +391,8 @@ def test_from_training_refusals(tmp_path):
     refused(invoke("run", "--from-training", str(path)), "--from-training needs --update")
     refused(invoke("run", "--from-training", str(path), "--update", "11"), "--update must be from 1 to 10", "got 11")
     refused(invoke("run", "--from-training", str(path), "--update", "0"), "--update must be from 1 to 10")
+    refused(invoke("run", "--from-training", str(path), "--update", "1_0"), "--update", "not a plain number")  # int() would read 10
+    refused(invoke("run", "--from-training", str(path), "--update", "three"), "--update")
     refused(invoke("run", "--from-training", str(path), "--update", "3", "-H", "8"), "--from-training takes the model from the file", "--hidden/-H")
     refused(invoke("run", "seed-explode", "--from-training", str(path), "--update", "3"), "is a training of 'wig-train', not 'seed-explode'")
     refused(invoke("run", "--from-training", str(tmp_path / "none.json"), "--update", "3"), "--from-training", "no such file")
