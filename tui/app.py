@@ -573,6 +573,7 @@ class BpttLab(App):
         config = self.engine_run.config if self.engine_run is not None else self.config
         settings = training_of(self.preset) or (TrainingSettings(task="text") if config.text else TrainingSettings())
         self.open_training(self.preset, config, settings, first=False)  # the per-step view keeps its run
+        self.training_screen.default_settings = training_of(self.preset) is None
         self.say(f"training {self.preset.name} on the {settings.task} task; t comes back here")
 
     def action_steps_view(self) -> None:

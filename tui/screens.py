@@ -349,12 +349,20 @@ TRAINING_BARS = (
 
 
 class TrainingHelpScreen(HelpScreen):
-    """What the training view shows and what its charts, columns and keys mean."""
+    """What the training view shows and what its charts, columns and keys mean.
+    `defaults`: the preset has no training of its own (its model trains with the defaults)."""
+
+    defaults = False
 
     def sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
         p = self.preset
+        if not self.defaults:
+            about = [("shows", p.description), ("look for", p.look_for)]
+        else:  # a per-step preset's model, trained with the default settings (t from the per-step view)
+            about = [("model", p.description), ("training", "this preset has no training of its own: its model trains with the "
+                     "default settings (the adding task, or text for a sentence); what it asks you to look for is in the per-step view")]
         return [
-            (p.name, [("shows", p.description), ("look for", p.look_for)]),
+            (p.name, about),
             ("The charts, left to right", training_charts()),
             ("The update log: one line per update", update_log_columns()),
             ("The header and the summary", list(TRAINING_BARS)),

@@ -128,6 +128,11 @@ async def test_t_in_a_per_step_preset_trains_its_model_and_a_chain_is_refused_wi
         screen = await trained(pilot)
         assert app.screen is screen and screen.training.config.hidden == BUILTIN["clip-rescue"].config.hidden
         assert screen.training.task.name == "adding"
+        await pilot.press("c")  # trained again, still with the defaults
+        screen = await trained(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert "no training of its own" in app.screen.text()  # its 'look for' is about the per-step view
     app = make_app("seed-explode")  # mode chain: no readout, nothing to train
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot, lambda: app.engine_run is not None and app.building is None)

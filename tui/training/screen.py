@@ -190,6 +190,7 @@ class TrainingScreen(Screen):
         self.ghosts: list[TrainingGhost] = []
         self.busy: str | None = None
         self.wants_first = False  # hand update 1's backward pass to the app's per-step view when built
+        self.default_settings = False  # the preset has no training: its model trains with the defaults
         self._speed_before_end: int | None = None
         self._dirty = True
 
@@ -222,6 +223,8 @@ class TrainingScreen(Screen):
         if self.ghosts and settings.task != self.settings.task:
             self.ghosts = []
             note = (note + "; " if note else "") + "ghosts cleared (another task)"
+        if preset is not self.preset:
+            self.default_settings = False
         self.preset, self.config, self.settings = preset, config, settings
         self.busy = "building the training"
         self._dirty = True
@@ -621,7 +624,9 @@ class TrainingScreen(Screen):
     def action_help(self) -> None:
         from ..screens import TrainingHelpScreen
 
-        self.app.push_screen(TrainingHelpScreen(self.preset, None, self.training.config if self.training else self.config))
+        help_screen = TrainingHelpScreen(self.preset, None, self.training.config if self.training else self.config)
+        help_screen.defaults = self.default_settings
+        self.app.push_screen(help_screen)
 
     # -- the palette ----------------------------------------------------------------------
 
