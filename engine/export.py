@@ -278,37 +278,38 @@ def checkpoint_dict(checkpoint) -> dict:
     return {"n": checkpoint.n, "reasons": sorted(checkpoint.reasons), "params": dict(checkpoint.params), "optimizer": checkpoint.optimizer}
 
 
-def training_header(training, preset: str | None = None, upto: int | None = None) -> dict:
+def training_header(training, preset: str | None = None, upto: int | None = None, suggestion=None) -> dict:
     """Everything before the updates: what makes the training again (config,
-    training settings, the seed in the config) and its summary after `upto` updates."""
+    training settings, the seed in the config) and its summary after `upto`
+    updates (`suggestion`: see Training.summary)."""
     return {
         "schema": TRAIN_SCHEMA,
         "preset": preset,
         "config": training.config.to_dict(),
         "training": training.settings.to_dict(),
         "blocks": list(training.config.cell_type.gates),
-        "summary": training.summary(upto),
+        "summary": training.summary(upto, suggestion),
     }
 
 
-def training_to_dict(training, preset: str | None = None, dump: bool = False) -> dict:
+def training_to_dict(training, preset: str | None = None, dump: bool = False, suggestion=None) -> dict:
     """The `bptt-lab.train/1` document of the updates recorded so far (a consistent snapshot)."""
     count = training.records.count
-    doc = training_header(training, preset, count)
+    doc = training_header(training, preset, count, suggestion)
     doc["updates"] = update_rows(training, 0, count)
     if dump:
         doc["checkpoints"] = [checkpoint_dict(ck) for n, ck in sorted(training.checkpoints.items()) if n <= count]
     return finite_or_none(doc)
 
 
-def write_training_json(training, stream: TextIO, preset: str | None = None, dump: bool = False, progress: Progress | None = None) -> None:
+def write_training_json(training, stream: TextIO, preset: str | None = None, dump: bool = False, progress: Progress | None = None, suggestion=None) -> None:
     """The `bptt-lab.train/1` document, strict JSON at indent 2 with one update
     a line, written a chunk of updates at a time (no trailing newline).
     `dump` adds the checkpoints (parameters and optimizer state), from which
     any update is made again quickly."""
     count = training.records.count  # one snapshot, however far a worker has got since
     out = _Buffered(stream)
-    header = training_header(training, preset, count)
+    header = training_header(training, preset, count, suggestion)
     out.write("{")
     for i, (key, value) in enumerate(header.items()):
         out.write(("," if i else "") + "\n  " + json.dumps(key) + ": ")

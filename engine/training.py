@@ -648,10 +648,12 @@ class Training:
         mean = float(np.mean(use))
         return ThresholdSuggestion(mean, 0.5 * mean, 10.0 * mean, int(use.size))
 
-    def summary(self, upto: int | None = None) -> dict:
+    def summary(self, upto: int | None = None, suggestion: ThresholdSuggestion | None = None) -> dict:
         """What the training amounts to after `upto` updates (default: all
         taken). A reader on another thread passes `records.count`, which
-        the worker sets last, for a consistent snapshot."""
+        the worker sets last, for a consistent snapshot. `suggestion`: the
+        threshold range to give instead of this training's own (a clipped
+        training's warm-up is partly clipped: suggest_threshold's)."""
         rec, cols = self.records, self.records.columns
         u = self.u if upto is None else max(0, min(upto, rec.count))
         latest = u == self.u
@@ -660,7 +662,7 @@ class Training:
         last_eval = int(evaluated[-1]) + 1 if evaluated.size else None
         finite = evaluated[np.isfinite(cols["eval_loss"][evaluated])]
         last_finite = int(finite[-1]) + 1 if finite.size else None
-        suggestion = self.suggestion() if latest else None
+        suggestion = suggestion or (self.suggestion() if latest else None)
         clipped = np.flatnonzero(rec.clipped[:u])
         norms = cols["grad_norm_raw"][:u]
         norms = norms[np.isfinite(norms)]

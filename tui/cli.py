@@ -820,39 +820,17 @@ def _train_to_output(chosen: Preset, config, settings, suggested: bool, fmt: str
                     progress.update("training", training.u, settings.updates, "updates")
             if not live:
                 progress.end(f"training done: {training.u:,} updates ({training.status})")
-            with _with_suggestion(training, suggestion):
-                if table is not None:
-                    table.finish(notes)
-                elif fmt == "json":
-                    tell = None if target is None and sys.stdout.isatty() else progress.writing("JSON")
-                    export.write_training_json(training, stream, preset=chosen.name, dump=dump, progress=tell)
-                    stream.write("\n")
+            if table is not None:
+                table.finish(notes, suggestion)
+            elif fmt == "json":
+                tell = None if target is None and sys.stdout.isatty() else progress.writing("JSON")
+                export.write_training_json(training, stream, preset=chosen.name, dump=dump, progress=tell, suggestion=suggestion)
+                stream.write("\n")
         if target is not None:
             typer.echo(f"wrote {output} ({fmt}, {training.u:,} updates, {training.status})", err=True)
         if plot:
             sys.stdout.write(report.training_chart_text(training, chosen.name) + "\n")
             sys.stdout.flush()
-
-
-@contextlib.contextmanager
-def _with_suggestion(training, suggestion):
-    """The summary written says the range of an unclipped warm-up (SPEC 8):
-    for a clipped training, that of suggest_threshold, not its own warm-up's."""
-    if suggestion is None:
-        yield
-        return
-    own = training.summary
-
-    def summary(upto=None):
-        out = own(upto)
-        out["suggestion"] = {"low": suggestion.low, "mean": suggestion.mean, "high": suggestion.high, "updates": suggestion.updates}
-        return out
-
-    training.summary = summary
-    try:
-        yield
-    finally:
-        del training.summary
 
 
 @app.command("tui", cls=_StrictCommand, epilog=RULES)

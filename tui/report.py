@@ -403,11 +403,11 @@ class TrainingTable:
             cells.append(status)
         self._write(self._line(cells), "bold red" if status == "diverged" else "")
 
-    def finish(self, notes: list[str] = ()) -> None:
-        """The summary, after the last line."""
+    def finish(self, notes: list[str] = (), suggestion=None) -> None:
+        """The summary, after the last line (`suggestion`: see Training.summary)."""
         self.follow()
         self.stream.write("\n")
-        for line in training_summary_lines(self.training.summary(), self.training.config, list(notes)):
+        for line in training_summary_lines(self.training.summary(suggestion=suggestion), self.training.config, list(notes)):
             self.stream.write(line + "\n")
         self.stream.flush()
 
