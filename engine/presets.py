@@ -173,7 +173,7 @@ BUILTIN: dict[str, Preset] = {
         _t(
             "train-explode",
             "A ReLU RNN learning the adding problem (T = 60) by SGD with momentum 0.9, no clipping: a cliff throws it to NaN",
-            "ReLU, as a tanh RNN's bounded states saturate rather than overflow. The eval loss sits near the 1/6 baseline (0.163-0.183) while the spectral radius creeps from 1.00 to 1.37; then |grad| jumps from 0.90 (u = 1267) to 3.2e4 (u = 1268), the loss from 0.14 to 250, and u = 1270's loss is NaN: DIVERGED, the last finite weights kept. enter on 1268: its backward pass grows x1.03 a step.",
+            "ReLU, as a tanh RNN's bounded states saturate rather than overflow. The eval loss sits near the 1/6 baseline (0.163-0.183) while the spectral radius creeps from 1.00 to 1.37; then |grad| jumps from 0.90 (u = 1267) to 3.2e4 (u = 1268), the loss from 0.14 to 250, and u = 1270's loss is NaN: DIVERGED, the last finite weights kept. enter on 1268: its backward pass grows x1.03 a step. u clips at the suggested threshold: train-clip.",
             _EXPLODE_TRAINING,
             **_RELU_ADDING,
         ),

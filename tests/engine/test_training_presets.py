@@ -31,7 +31,7 @@ import pytest
 from engine import Run
 from engine.presets import BUILTIN, WIG_PAIR
 from engine.tasks.temporal_order import window
-from engine.training import Training
+from engine.training import Training, suggest_threshold
 from tests.engine.test_preset_sentences import says
 from tests.reference import batch_norm, rnn_hidden_gradients
 
@@ -174,6 +174,7 @@ def test_train_explode():
     says("train-explode", "ReLU, as a tanh RNN's bounded states saturate rather than overflow", "near the 1/6 baseline (0.163-0.183)")
     says("train-explode", "spectral radius creeps from 1.00 to 1.37", "|grad| jumps from 0.90 (u = 1267) to 3.2e4 (u = 1268)")
     says("train-explode", "the loss from 0.14 to 250", "u = 1270's loss is NaN: DIVERGED, the last finite weights kept", "enter on 1268: its backward pass grows x1.03 a step")
+    says("train-explode", "u clips at the suggested threshold: train-clip")  # checked in test_train_clip
     t = trained("train-explode")
     cols = t.records.columns
     assert t.status == "diverged" and t.divergence.u == 1270 and t.divergence.what == "loss"
@@ -224,6 +225,9 @@ def test_train_clip():
     says("train-clip", "from u = 725 the eval loss falls well below the 1/6 baseline at times (0.066-0.25, noisy), ending at 0.10")
     mean = suggested(trained("train-explode"))
     t = trained("train-clip")
+    # u in train-explode: norm clipping at suggest_threshold's value gives train-clip's very config
+    u_key = suggest_threshold(BUILTIN["train-explode"].config, BUILTIN["train-explode"].training)
+    assert BUILTIN["train-explode"].config.with_overrides(clip="norm", clip_threshold=u_key.threshold) == BUILTIN["train-clip"].config
     c = t.config
     assert c.clip == "norm" and c.clip_threshold == pytest.approx(mean, rel=1e-12) and round(mean, 3) == 0.611
     assert (round(0.5 * mean, 2), round(10 * mean, 1)) == (0.31, 6.1)
