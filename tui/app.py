@@ -131,6 +131,7 @@ class BpttLab(App):
         Binding("n,right", "step", "step", key_display="n"),
         Binding("b,left", "step_back", "back", key_display="b"),
         Binding("e", "to_end", "end"),
+        Binding("t", "training_view", "training"),
         Binding("r", "reset", "reset"),
         Binding("c", "cycle_clip", "clip"),
         Binding("a", "cycle_pause", "pause at"),
@@ -143,7 +144,6 @@ class BpttLab(App):
         Binding("minus", "slower", "slower", key_display="-", show=False),
         Binding("o", "toggle_params", "params", show=False),
         Binding("escape", "leave_field", "leave field", show=False),
-        Binding("t", "training_view", "training", show=False),
     ]
 
     def __init__(

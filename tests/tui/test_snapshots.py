@@ -34,8 +34,10 @@ def make(preset: str, to_the_end: bool):
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-@pytest.mark.parametrize("preset", list(BUILTIN))
+@pytest.mark.parametrize("preset", [name for name, p in BUILTIN.items() if p.training is None])
 def test_every_preset_run_to_the_end(snap_compare, preset, size):
+    """Every per-step preset; the training presets open in the training view,
+    whose snapshots are in test_training_snapshots.py."""
     app, before = make(preset, True)
     assert snap_compare(app, terminal_size=size, run_before=before)
 

@@ -429,6 +429,7 @@ async def test_x_exports_a_consistent_snapshot_even_mid_training(tmp_path):
         await settle(pilot, lambda: screen.count >= 30)
         await pilot.press("x")  # while training
         await settle(pilot, lambda: any("exported" in m for m in messages(app)))
+        assert any("exported" in m and str(tmp_path.resolve()) in m for m in messages(app))  # the folder, in full
         assert screen.playing
         await pilot.press("space")
         await stopped(pilot, screen)
@@ -447,7 +448,6 @@ async def test_x_exports_a_consistent_snapshot_even_mid_training(tmp_path):
             assert updates[u - 1]["grad_norm_raw"] == records[u].grad_norm_raw
         rows = list(csv.DictReader(io.StringIO(files[0].read_text())))
         assert len(rows) == n and float(rows[-1]["loss"]) == records[n].loss
-        assert any(str(tmp_path.resolve()) in m for m in messages(app))
 
 
 # -- help, palette, the metric of a classification task -----------------------------------------
