@@ -20,8 +20,11 @@ $(STAMP): pyproject.toml
 demo: install
 	$(BIN)/bptt-lab
 
+# One BLAS thread: the suite's numbers are the same with two, but on a shared
+# or 2-core machine two OpenBLAS threads beside the dashboard's worker threads
+# made the suite several times slower.
 test: install
-	$(BIN)/python -m pytest -q
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -q
 
 # The benchmark's extra (CPU PyTorch, the peer) has its own stamp, so `make test`
 # never installs torch. `make bench BENCH_ARGS=--quick` for a short check.
