@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from tests.processes import as_a_shell_would
 from tests.reference import batch_norm, section_2
 from tui.cli import app
 
@@ -247,13 +248,8 @@ def test_kill_during_output_leaves_no_temporary_file(tmp_path, sig):
     import time
 
     target = tmp_path / "out.json"
-    def as_a_shell_would():  # a test runner may start us with signals blocked or ignored
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGHUP})
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGHUP, signal.SIG_DFL)
-
     proc = subprocess.Popen(
-        [SCRIPT, "run", "seed-vanish", "-T", "1000000", "-f", "json", "-o", str(target)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=as_a_shell_would
+        [SCRIPT, "run", "seed-vanish", "-T", "1000000", "-f", "json", "-o", str(target)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=as_a_shell_would()
     )
     try:
         for _ in range(6000):  # wait (up to a minute) for the temporary file, not for a fixed time

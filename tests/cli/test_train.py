@@ -31,6 +31,7 @@ from engine.export import TRAIN_SCHEMA, UPDATE_FIELDS
 from engine.presets import BUILTIN
 from engine.training import Training
 from tests.engine.test_training import Watched
+from tests.processes import as_a_shell_would
 from tui.cli import app
 
 runner = CliRunner()
@@ -297,13 +298,8 @@ def test_a_stop_mid_training_is_clean(tmp_path, sig, code):
     is under way; the signal stops it without a traceback. With --output, the
     temporary file is gone and FILE never appears."""
 
-    def as_a_shell_would():
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
     proc = subprocess.Popen(
-        [SCRIPT, "train", "adding-lstm", "--eval-every", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=as_a_shell_would, cwd=tmp_path
+        [SCRIPT, "train", "adding-lstm", "--eval-every", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=as_a_shell_would(), cwd=tmp_path
     )
     try:
         lines = [proc.stdout.readline() for _ in range(4)]  # title, header, u = 0, u = 1: training has begun
@@ -318,7 +314,7 @@ def test_a_stop_mid_training_is_clean(tmp_path, sig, code):
 
     target = tmp_path / "out.csv"
     proc = subprocess.Popen(
-        [SCRIPT, "train", "adding-lstm", "-f", "csv", "-o", str(target)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=as_a_shell_would, cwd=tmp_path
+        [SCRIPT, "train", "adding-lstm", "-f", "csv", "-o", str(target)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=as_a_shell_would(), cwd=tmp_path
     )
     try:
         for _ in range(6000):  # the temporary file appears before the training starts

@@ -24,15 +24,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import as_a_shell_would
+
 SCRIPT = str(Path(sys.executable).with_name("bptt-lab"))
-
-
-def as_a_shell_would():
-    """A test runner may start us with signals blocked or ignored."""
-    os.setsid()
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGHUP, signal.SIGINT})
-    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-        signal.signal(sig, signal.SIG_DFL)
 
 
 class Terminal:
@@ -41,7 +35,7 @@ class Terminal:
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
         env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "80", "LINES": "24"}
         env.pop("NO_COLOR", None)
-        self.proc = subprocess.Popen([SCRIPT, "tui", *args], stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd, preexec_fn=as_a_shell_would, close_fds=True)
+        self.proc = subprocess.Popen([SCRIPT, "tui", *args], stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd, preexec_fn=as_a_shell_would(new_session=True), close_fds=True)
         os.close(slave)
         self.out = b""
 
