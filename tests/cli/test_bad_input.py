@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from tests.processes import as_a_shell_would
+from tests.processes import stop_while_writing
 from tests.reference import batch_norm, section_2
 from tui.cli import app
 
@@ -245,24 +245,10 @@ def test_a_short_write_to_stdout_is_an_error_not_a_truncated_file(tmp_path, fmt)
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
 def test_kill_during_output_leaves_no_temporary_file(tmp_path, sig):
     import signal
-    import time
 
     target = tmp_path / "out.json"
-    proc = subprocess.Popen(
-        [SCRIPT, "run", "seed-vanish", "-T", "1000000", "-f", "json", "-o", str(target)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=as_a_shell_would()
-    )
-    try:
-        for _ in range(6000):  # wait (up to a minute) for the temporary file, not for a fixed time
-            if list(tmp_path.glob(".out.json.*.part")):
-                break
-            time.sleep(0.01)
-        else:
-            pytest.fail("the temporary output file never appeared")
-        proc.send_signal(getattr(signal, sig))
-        _, err = proc.communicate(timeout=120)
-    finally:
-        proc.kill()
-    assert proc.returncode == 128 + getattr(signal, sig), err
+    code, err = stop_while_writing([SCRIPT, "run", "seed-vanish", "-T", "1000000", "-f", "json", "-o", str(target)], tmp_path, sig)
+    assert code == 128 + getattr(signal, sig), err
     assert b"Traceback" not in err
     assert list(tmp_path.iterdir()) == []
 

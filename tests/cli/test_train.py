@@ -31,7 +31,7 @@ from engine.export import TRAIN_SCHEMA, UPDATE_FIELDS
 from engine.presets import BUILTIN
 from engine.training import Training
 from tests.engine.test_training import Watched
-from tests.processes import as_a_shell_would
+from tests.processes import as_a_shell_would, stop_while_writing
 from tui.cli import app
 
 runner = CliRunner()
@@ -313,23 +313,8 @@ def test_a_stop_mid_training_is_clean(tmp_path, sig, code):
     assert b"status " not in out  # stopped before the end: no summary
 
     target = tmp_path / "out.csv"
-    proc = subprocess.Popen(
-        [SCRIPT, "train", "adding-lstm", "-f", "csv", "-o", str(target)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=as_a_shell_would(), cwd=tmp_path
-    )
-    try:
-        for _ in range(6000):  # the temporary file appears before the training starts
-            if list(tmp_path.glob(".out.csv.*.part")):
-                break
-            import time
-
-            time.sleep(0.01)
-        else:
-            pytest.fail("the temporary output file never appeared")
-        proc.send_signal(getattr(signal, sig))
-        _, err = proc.communicate(timeout=120)
-    finally:
-        proc.kill()
-    assert proc.returncode == code, err
+    returncode, err = stop_while_writing([SCRIPT, "train", "adding-lstm", "-f", "csv", "-o", str(target)], tmp_path, sig, cwd=tmp_path)
+    assert returncode == code, err
     assert b"Traceback" not in err
     assert list(tmp_path.iterdir()) == []
 
