@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install browser demo test bench clean
 
 install: $(STAMP)
 
@@ -20,10 +20,30 @@ $(STAMP): pyproject.toml
 demo: install
 	$(BIN)/bptt-lab
 
+# The browser test (tests/browser/) drives Debian's chromium through its
+# chromedriver; Selenium is told their paths and never downloads a browser.
+# As root with apt-get, missing ones are installed (fonts-liberation: the page
+# asks for Courier New, which it stands in for; no other recommends). Without
+# root or apt-get, or when the install fails (offline, not Debian), `make test`
+# goes on and the test skips, saying why. Checked with `command -v` first, so
+# this costs nothing once they are there.
+BROWSER_PACKAGES := chromium chromium-driver fonts-liberation
+
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing $(BROWSER_PACKAGES) for the browser test (apt-get)"; \
+	  log=$$(mktemp); \
+	  if { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(BROWSER_PACKAGES); } >$$log 2>&1; \
+	  then echo "installed $(BROWSER_PACKAGES)"; \
+	  else tail -n 3 $$log; echo "could not install $(BROWSER_PACKAGES): the browser test will skip"; fi; \
+	  rm -f $$log; \
+	else echo "no chromium/chromedriver, and no root apt-get to install them: the browser test will skip"; fi
+
 # One BLAS thread: the suite's numbers are the same with two, but on a shared
 # or 2-core machine two OpenBLAS threads beside the dashboard's worker threads
 # made the suite several times slower.
-test: install
+test: install browser
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -q
 
 # The benchmark's extra (CPU PyTorch, the peer) has its own stamp, so `make test`
