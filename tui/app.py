@@ -24,6 +24,8 @@ computes a gradient: it formats what the engine recorded.
 from __future__ import annotations
 
 import asyncio
+import io
+import os
 import signal
 import time
 from dataclasses import dataclass, field
@@ -49,11 +51,13 @@ from engine.training import TrainingSettings
 from .presenter import DEFAULT_SPEED, PAUSE_KINDS, SPEEDS
 from .panes import Ghost, HeaderBar, NormChart, ParamsForm, StepLog, SummaryBar, View
 from .screens import HelpScreen, PresetPicker
+from .web import orphaned, under_web_driver
 from .training import TrainingScreen
 
 REDRAW_HZ = 10
 MAX_GHOSTS = 3
 NOTE_SECONDS = 2.5
+ORPHAN_CHECK_SECONDS = 1.0  # served: how soon an app notices its server has gone
 # At full speed each tick steps for this long; between ticks the keys and the
 # frames get their turn (a key waits at most this long).
 MAX_SPEED_SLICE = 0.045
@@ -200,6 +204,9 @@ class BpttLab(App):
                 loop.add_signal_handler(sig, self.exit, None, 128 + sig)
             except (NotImplementedError, RuntimeError, ValueError):
                 pass
+        if under_web_driver():
+            parent = os.getppid()
+            self.set_interval(ORPHAN_CHECK_SECONDS, lambda: orphaned(parent) and self.exit(None, 1))
         if self.training is not None:
             self.building = 0.0  # the per-step view gets update 1's backward pass once the training is built
             self.open_training(self.preset, self.config, self.training)
@@ -515,24 +522,40 @@ class BpttLab(App):
         if not self._have_run():
             return
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        base = self.export_dir / f"bptt-lab-{self.preset.name}-{stamp}"
-        try:
-            Path(f"{base}.json").write_text(export.to_json(self.engine_run, preset=self.preset.name) + "\n", encoding="utf-8")
-            Path(f"{base}.csv").write_text(export.to_csv(self.engine_run), encoding="utf-8")
-        except OSError as exc:
-            self.say(f"export failed: {exc}", severity="error")
-            return
-        self.say(f"exported {self.engine_run.k} steps to {base.resolve()}.json and .csv")
+        base = f"bptt-lab-{self.preset.name}-{stamp}"
+        files = {
+            f"{base}.json": export.to_json(self.engine_run, preset=self.preset.name) + "\n",
+            f"{base}.csv": export.to_csv(self.engine_run),
+        }
+        self.hand_over(files, f"exported {self.engine_run.k} steps to", "export")
 
     def action_screenshot(self) -> None:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        name = f"bptt-lab-{self.preset.name}-{stamp}.svg"
-        try:
-            path = self.save_screenshot(filename=name, path=str(self.export_dir))
-        except OSError as exc:
-            self.say(f"screenshot failed: {exc}", severity="error")
+        self.hand_over({f"bptt-lab-{self.preset.name}-{stamp}.svg": self.export_screenshot()}, "screenshot saved to", "screenshot")
+
+    @property
+    def export_place(self) -> str:
+        return "your browser's downloads" if under_web_driver() else str(self.export_dir)
+
+    def hand_over(self, files: dict[str, str], what: str, failing: str) -> None:
+        """Give the user text files: downloads in a browser (bptt-lab serve,
+        nothing is written on the server), files in the export folder in a
+        terminal. Says where they went."""
+        if under_web_driver():
+            for name, text in files.items():
+                self.deliver_text(io.StringIO(text), save_filename=name, open_method="download")
+            self.say(f"{what} your browser's downloads: {' and '.join(files)}")
             return
-        self.say(f"screenshot saved to {Path(path).resolve()}")
+        written = []
+        try:
+            for name, text in files.items():
+                path = (self.export_dir / name).resolve()
+                path.write_text(text, encoding="utf-8")
+                written.append(str(path))
+        except OSError as exc:
+            self.say(f"{failing} failed: {exc}", severity="error")
+            return
+        self.say(f"{what} {' and '.join(written)}")
 
     def action_leave_field(self) -> None:
         """Give the keys back to the app after typing in a parameter field; with
@@ -634,7 +657,7 @@ class BpttLab(App):
                 yield command
         if isinstance(screen, TrainingScreen):
             yield from screen.commands()
-            yield SystemCommand("Screenshot", f"Save an SVG of the screen to {self.export_dir} (s)", self.action_screenshot)
+            yield SystemCommand("Screenshot", f"Save an SVG of the screen to {self.export_place} (s)", self.action_screenshot)
             for preset in self.presets.values():
                 yield SystemCommand(f"Preset: {preset.name}", preset.description, lambda p=preset: self.open_preset(p))
             return
@@ -652,8 +675,8 @@ class BpttLab(App):
             )
         yield SystemCommand("Ghost", "Pin this run's curve to compare with the next (g)", self.action_ghost)
         yield SystemCommand("Clear ghosts", "Remove the pinned curves (G)", self.action_clear_ghosts)
-        yield SystemCommand("Export", f"Write the run as JSON and CSV to {self.export_dir} (x)", self.action_export)
-        yield SystemCommand("Screenshot", f"Save an SVG of the screen to {self.export_dir} (s)", self.action_screenshot)
+        yield SystemCommand("Export", f"Write the run as JSON and CSV to {self.export_place} (x)", self.action_export)
+        yield SystemCommand("Screenshot", f"Save an SVG of the screen to {self.export_place} (s)", self.action_screenshot)
         yield SystemCommand("Parameters pane", "Show or hide the parameters (o)", self.action_toggle_params)
         yield SystemCommand("Help", "What every column, symbol and key means (?)", self.action_help)
         for preset in self.presets.values():

@@ -865,11 +865,7 @@ def tui_command(
     given: dict | None = None,
 ) -> None:
     """Open the dashboard on a preset (bptt-lab alone opens the default one)."""
-    if speed not in SPEEDS:
-        raise UsageError(f"--speed: {speed} is not one of {', '.join(map(str, SPEEDS))}")
-    kind = pause_at.upper() if pause_at is not None else None
-    if kind is not None and kind not in PAUSE_KINDS:
-        raise UsageError(f"--pause-at: '{printable(pause_at)}' is not one of {', '.join(PAUSE_KINDS)}")
+    kind = _presenter_controls(speed, pause_at)
     folder = Path.cwd() if export_dir is None else export_dir
     if not folder.is_dir():
         raise UsageError(f"--export-dir: '{printable(str(folder))}' is not a folder")
@@ -878,8 +874,22 @@ def tui_command(
     launch(preset, preset_file, given or {}, speed=speed, pause_at=kind, export_dir=folder)
 
 
+def _presenter_controls(speed: int, pause_at: str | None) -> str | None:
+    """Check --speed and --pause-at; the pause kind, upper-cased."""
+    if speed not in SPEEDS:
+        raise UsageError(f"--speed: {speed} is not one of {', '.join(map(str, SPEEDS))}")
+    kind = pause_at.upper() if pause_at is not None else None
+    if kind is not None and kind not in PAUSE_KINDS:
+        raise UsageError(f"--pause-at: '{printable(pause_at)}' is not one of {', '.join(PAUSE_KINDS)}")
+    return kind
+
+
 def _has_terminal() -> bool:
-    return sys.stdout.isatty() and sys.stdin.isatty()
+    """A terminal on both ends, or textual-serve's web driver (bptt-lab serve),
+    which talks to the browser through pipes."""
+    from .web import under_web_driver
+
+    return under_web_driver() or (sys.stdout.isatty() and sys.stdin.isatty())
 
 
 def launch(preset_name: str, preset_file: Path | None, given: dict, **controls) -> None:
@@ -897,6 +907,55 @@ def launch(preset_name: str, preset_file: Path | None, given: dict, **controls) 
     app.run()
     if app.return_code:
         raise typer.Exit(app.return_code)
+
+
+@app.command("serve", cls=_StrictCommand, epilog=RULES)
+@_guard
+@with_overrides
+def serve_command(
+    preset: Annotated[str, typer.Argument(help=PRESET_HELP, show_default=True)] = DEFAULT_PRESET,
+    preset_file: PresetFile = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on; anything but loopback lets others on the network in.", rich_help_panel=_R)] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on (1-65535).", rich_help_panel=_R)] = 8000,
+    max_sessions: Annotated[int, typer.Option("--max-sessions", help="Browser tabs served at once (each runs its own lab); more get a 'server full' page.", rich_help_panel=_R)] = 4,
+    speed: Annotated[int, typer.Option("--speed", help=f"Backward steps per second when playing: one of {', '.join(map(str, SPEEDS))}.", rich_help_panel=_R)] = DEFAULT_SPEED,
+    pause_at: Annotated[Optional[str], typer.Option("--pause-at", help=f"Play pauses at the first event of this kind: {', '.join(PAUSE_KINDS)}.", metavar="KIND", rich_help_panel=_R)] = None,
+    given: dict | None = None,
+) -> None:
+    """Serve the dashboard to web browsers (one lab per tab; exports and screenshots download in the browser)."""
+    kind = _presenter_controls(speed, pause_at)
+    if not 1 <= port <= 65535:
+        raise UsageError(f"--port: {port} is not a port (1-65535)")
+    if not 1 <= max_sessions <= 1000:
+        raise UsageError(f"--max-sessions: {max_sessions} is not in 1-1000")
+    try:
+        chosen, _ = resolve(preset, preset_file, given or {})  # refuse bad input here, not in every tab
+    except ConfigError as exc:
+        raise UsageError(config_error_text(exc)) from None
+    flags = _tab_flags(given or {}, preset_file, speed, kind)
+    from . import serve
+
+    try:
+        serve.serve(chosen.name, flags, host=host, port=port, max_sessions=max_sessions)
+    except OSError as exc:
+        raise UsageError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _tab_flags(given: dict, preset_file: Path | None, speed: int, pause_at: str | None) -> list[str]:
+    """The tui flags each tab's app gets: what the user gave, as an argument
+    list (exec, no shell), with files made absolute."""
+    flags: list[str] = []
+    for name, value in given.items():
+        if value is None:
+            continue
+        value = value.value if isinstance(value, Enum) else value
+        if isinstance(value, Path):
+            value = value.resolve()
+        flags += ["--" + name.replace("_", "-"), str(value)]
+    if preset_file is not None:
+        flags += ["--preset-file", str(preset_file.resolve())]
+    flags += ["--speed", str(speed)] + (["--pause-at", pause_at] if pause_at else [])
+    return flags
 
 
 @app.command("presets", cls=_StrictCommand)

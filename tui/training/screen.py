@@ -101,9 +101,11 @@ class SuggestionReady(Message):
 
 
 class Exported(Message):
-    def __init__(self, text: str, severity: str = "information") -> None:
+    """A snapshot of the training, as the files to hand over (name -> text)."""
+
+    def __init__(self, files: dict[str, str], count: int) -> None:
         super().__init__()
-        self.text, self.severity = text, severity
+        self.files, self.count = files, count
 
 
 class WorkFailed(Message):
@@ -536,28 +538,22 @@ class TrainingScreen(Screen):
         if not self._have_training():
             return
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        self._export_worker(self.training, self.lock, self.preset.name, self.export_dir / f"bptt-lab-train-{self.preset.name}-{stamp}")
+        self._export_worker(self.training, self.lock, self.preset.name, f"bptt-lab-train-{self.preset.name}-{stamp}")
 
     @work(thread=True, group="export")
-    def _export_worker(self, training: Training, lock: threading.Lock, preset: str, base: Path) -> None:
+    def _export_worker(self, training: Training, lock: threading.Lock, preset: str, base: str) -> None:
         """`bptt-lab.train/1` JSON and CSV of one snapshot: taken between two updates
-        (the play worker waits meanwhile), written to the files after."""
+        (the play worker waits meanwhile); the app writes or delivers them."""
         json_text, csv_text = io.StringIO(), io.StringIO()
         with lock:
             count = training.records.count
             export.write_training_json(training, json_text, preset=preset)
             export.write_training_csv(training, csv_text, hi=count)
-        try:
-            Path(f"{base}.json").write_text(json_text.getvalue() + "\n", encoding="utf-8")
-            Path(f"{base}.csv").write_text(csv_text.getvalue(), encoding="utf-8")
-        except OSError as exc:
-            self.post_message(Exported(f"export failed: {exc}", "error"))
-            return
-        self.post_message(Exported(f"exported {count} updates to {base.resolve()}.json and .csv"))
+        self.post_message(Exported({f"{base}.json": json_text.getvalue() + "\n", f"{base}.csv": csv_text.getvalue()}, count))
 
     @on(Exported)
     def _exported(self, message: Exported) -> None:
-        self.app.say(message.text, severity=message.severity)
+        self.app.hand_over(message.files, f"exported {message.count} updates to", "export")
 
     @on(WorkFailed)
     def _work_failed(self, message: WorkFailed) -> None:
@@ -645,7 +641,7 @@ class TrainingScreen(Screen):
         yield SystemCommand("Suggested threshold", "Norm clipping at the threshold a warm-up suggests (u)", self.action_suggested)
         yield SystemCommand("Training ghost", "Pin this training's curves to compare with the next (g)", self.action_ghost)
         yield SystemCommand("Clear training ghosts", "Remove the pinned curves (G)", self.action_clear_ghosts)
-        yield SystemCommand("Export training", f"Write the updates so far as JSON and CSV to {self.export_dir} (x)", self.action_export)
+        yield SystemCommand("Export training", f"Write the updates so far as JSON and CSV to {self.app.export_place} (x)", self.action_export)
         yield SystemCommand("Faster", "More updates per second (+)", self.action_faster)
         yield SystemCommand("Slower", "Fewer updates per second (-)", self.action_slower)
         yield SystemCommand("Training help", "What the charts, the columns and the keys mean (?)", self.action_help)
