@@ -92,7 +92,9 @@ SPEC: dict[str, Field] = {
     "spectral_radius": Field(float, 0.0, 1e6, help="rescale weight_hh_l0 to this spectral radius (0: off)", group="weights", label="radius"),
     "forget_bias": Field(float, -1e3, 1e3, help="bias of the keep gate: LSTM forget gate f, GRU update gate z", group="weights", label="forget b"),
     "seed": Field(int, 0, 2**32 - 1, help="seed of every random draw", group="weights", label="seed"),
-    "weights": Field(str, help=".npz of PyTorch state_dict names to load", group="weights"),
+    "weights": Field(str, help="a PyTorch state_dict to load: .npz, .safetensors or .pt/.pth (torch.save; reading it needs torch)", group="weights"),
+    "weights_prefix": Field(str, help="the RNN's module path in the weights file, e.g. encoder.rnn ('.' for bare names; default: the one prefix with recurrent weights)", group="weights"),
+    "layer": Field(int, 0, 999, help="the layer of a multi-layer RNN in the weights file to step (alone, on random inputs of its input size)", group="weights"),
     "mode": Field(str, choices=MODES, help="bptt: a loss on a readout; chain: dL/dh_T = ones, the SPEC section 2 matrix chain", group="loss", label="mode"),
     "loss": Field(str, choices=LOSSES, help="mse or softmax cross-entropy", group="loss", label="loss"),
     "loss_on": Field(str, choices=LOSS_PLACEMENTS, help="loss on the last step or on all steps", group="loss", label="on"),
@@ -138,6 +140,8 @@ class Config:
     explode_threshold: float = 1e6
     seed: int = 0
     weights: str = ""
+    weights_prefix: str = ""
+    layer: int = 0
 
     # Derived, not settable: the vocabulary of `text` (sorted, unique words).
     vocabulary: tuple[str, ...] = field(default=(), init=False, compare=False)
@@ -191,6 +195,8 @@ class Config:
             return f"forget_bias applies to cells with a keep gate only: {takes}"
         if name in ("init", "scale", "spectral_radius", "forget_bias") and self.weights:
             return f"{name} does not apply when weights are loaded from a file"
+        if name in ("weights_prefix", "layer") and not self.weights:
+            return f"{name} applies only with weights (a file to load)"
         if name in ("text", "loss", "loss_on", "output_size") and self.mode == "chain":
             return f"{name} does not apply to mode chain (it has no readout: dL/dh_T = ones)"
         if name == "clip_threshold" and self.clip == "none":

@@ -64,12 +64,22 @@ def step_dicts(run: Run) -> list[dict]:
     return out
 
 
+# Config settings newer than the first exports: an export without them has their defaults.
+ADDED_SETTINGS = ("weights_prefix", "layer")
+
+
+def weights_file(model) -> dict:
+    """{"weights_file": where the parameters came from} for a model loaded from a file, else {}."""
+    return {"weights_file": model.source.to_dict()} if model.source is not None else {}
+
+
 def to_dict(run: Run, dump: bool = False, preset: str | None = None, source: dict | None = None) -> dict:
     doc = {
         "schema": SCHEMA,
         "preset": preset,
         **({"from_training": source} if source else {}),
         "config": run.config.to_dict(),
+        **weights_file(run.model),
         "summary": run.summary(),
         "steps": step_dicts(run),
     }
@@ -132,7 +142,7 @@ def write_json(run: Run, stream: TextIO, dump: bool = False, preset: str | None 
     `to_json`. `source`: the training export and update a replayed run
     comes from (`from_training`, after `preset`)."""
     out = _Buffered(stream)
-    members: list[tuple[str, Any]] = [("schema", SCHEMA), ("preset", preset), *([("from_training", source)] if source else []), ("config", run.config.to_dict()), ("summary", run.summary()), ("steps", None)]
+    members: list[tuple[str, Any]] = [("schema", SCHEMA), ("preset", preset), *([("from_training", source)] if source else []), ("config", run.config.to_dict()), *weights_file(run.model).items(), ("summary", run.summary()), ("steps", None)]
     if dump:
         members += [
             ("params", dict(run.params)),
@@ -286,6 +296,7 @@ def training_header(training, preset: str | None = None, upto: int | None = None
         "schema": TRAIN_SCHEMA,
         "preset": preset,
         "config": training.config.to_dict(),
+        **weights_file(training.model),
         "training": training.settings.to_dict(),
         "blocks": list(training.config.cell_type.gates),
         "summary": training.summary(upto, suggestion),
@@ -403,10 +414,10 @@ def read_training(text: str) -> TrainingExport:
         if not isinstance(doc.get(key), kind):
             raise ExportError(f"'{key}' is missing or not {'an object' if kind is dict else 'a list'}")
     names = [f.name for f in fields(Config) if f.init]
-    missing = [n for n in names if n not in doc["config"]]
+    missing = [n for n in names if n not in doc["config"] and n not in ADDED_SETTINGS]
     if missing:
         raise ExportError(f"'config' lacks '{missing[0]}'")
-    config = Config(**{n: doc["config"][n] for n in names})
+    config = Config(**{n: doc["config"][n] for n in names if n in doc["config"]})
     settings = TrainingSettings.from_dict(doc["training"])
     config = settings.make_task(config).configure(config)
     losses, statuses = {}, {}

@@ -18,7 +18,7 @@ import numpy as np
 
 from .config import Config
 from .diagnostics import block_radii, singular_values
-from .weights import check_params, init_params, load_npz, param_shapes
+from .weights import check_params, init_params, load_file, param_shapes
 
 
 class StaleTrace(RuntimeError):
@@ -26,17 +26,19 @@ class StaleTrace(RuntimeError):
 
 
 class Model:
-    def __init__(self, config: Config, params: dict[str, np.ndarray]):
+    def __init__(self, config: Config, params: dict[str, np.ndarray], source=None):
         self.config = config
         self.params = check_params(params, param_shapes(config))
+        self.source = source  # a WeightsSource when loaded from a file: which keys, prefix and layer
         self.version = 0
         self._derived: dict[str, tuple[int, object]] = {}  # name -> (version, value)
 
     @classmethod
     def from_config(cls, config: Config) -> Model:
         """Parameters loaded from `config.weights`, or drawn from its seed."""
-        params = load_npz(config.weights, config) if config.weights else init_params(config)
-        return cls(config, params)
+        if config.weights:
+            return cls(config, *load_file(config.weights, config))
+        return cls(config, init_params(config))
 
     def update(self, steps: dict[str, np.ndarray]) -> None:
         """Add each step to its parameter in place (an optimizer's update)."""

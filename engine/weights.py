@@ -3,16 +3,14 @@
 weight_ih_l0 (G*H, D), weight_hh_l0 (G*H, H), bias_ih_l0 (G*H), bias_hh_l0 (G*H),
 and for the bptt mode the readout head.weight (K, H), head.bias (K);
 G = 1 (rnn), 4 (lstm: i, f, g, o), 3 (gru: r, z, n).
+
+A weights file is read by engine/weights_files.py (.npz, .safetensors, .pt)
+and its keys matched to these names by engine/weight_names.py (a prefix such
+as `encoder.rnn.`, a layer, the head); the checks are here.
 """
 
 from __future__ import annotations
 
-import math
-import zipfile
-import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +18,8 @@ import numpy as np
 from .config import SPEC, Config, ConfigError
 from .printable import printable
 from .seeding import legacy, streams
+from .weight_names import WeightsSource, choose, no_head, unused
+from .weights_files import key_name, open_weights, where
 
 
 def param_shapes(config: Config) -> dict[str, tuple[int, ...]]:
@@ -111,64 +111,65 @@ def rescale_radius(W_hh: np.ndarray, cell, target: float) -> np.ndarray:
     return out.reshape(W_hh.shape)
 
 
-def load_npz(path: str | Path, config: Config) -> dict[str, np.ndarray]:
-    """Parameters from a .npz of PyTorch state_dict names (saved with numpy.savez).
+def load_file(path: str | Path, config: Config) -> tuple[dict[str, np.ndarray], WeightsSource]:
+    """Parameters from a weights file (.npz, .safetensors or PyTorch .pt), and
+    where in the file they came from (engine/weight_names.py: the prefix, the
+    layer, the head).
 
-    The archive's .npy headers are read and checked first: every expected key
-    present with its shape and a real dtype, no other key, and each member
-    holding the data its header declares. Only then is the data of the
-    expected keys read, once each. A problem is a ConfigError naming the key,
-    the shape found and the shape expected.
+    The keys and their shapes and dtypes are checked first (from the headers
+    where the format has them): every expected key present with its shape and
+    a real dtype, and no unused key inside the chosen module. Only then is
+    the data of the expected keys read, once each. A problem is a ConfigError
+    naming the file's key, the shape found and the shape expected.
     """
     shapes = param_shapes(config)
-    where = _where(path)
-    with _open_npz(path) as zf:
-        members = _members(zf, where)
-        headers = {key: _header(zf, members[key], key, where) for key in shapes if key in members}
-        problem = _problem({key: (h.shape, h.dtype) for key, h in headers.items()}, members, shapes)
+    with open_weights(path) as wf:
+        keys = set(wf.keys)
+        source = choose(wf.keys, path, wf.format, config.weights_prefix, config.layer, config.has_readout)
+        names = source.names
+        found = {name: wf.header(key) for name, key in names.items() if key in keys}
+        problem = _problem(found, unused(wf.keys, source), shapes, names)
+        if config.has_readout and source.head is None:
+            problem = _problem(found, [], {k: v for k, v in shapes.items() if not k.startswith("head.")}, names) or no_head(wf.keys, source)
         if problem:
-            raise ConfigError("weights", f"{where}: {problem}")
-        for key, h in headers.items():
-            declared = h.dtype.itemsize * math.prod(h.shape)
-            if h.info.file_size - h.offset < declared:
-                raise ConfigError(
-                    "weights",
-                    f"{where}: '{key}' is truncated: {max(h.info.file_size - h.offset, 0)} bytes of data, its header declares {declared}",
-                )
-        arrays = {key: _data(zf, h, key, where) for key, h in headers.items()}
-    return _finite(arrays, shapes, where)
+            raise ConfigError("weights", f"{where(path)}: {problem}")
+        arrays = wf.read([names[name] for name in shapes])
+    return _finite({name: arrays[names[name]] for name in shapes}, shapes, where(path), names), source
 
 
 def file_sizes(settings: dict) -> dict[str, int]:
     """The sizes fixed by the weights file among `settings` (none without one),
     for `Config.with_overrides(sizes=...)`: read before a Config exists."""
-    return sizes_from_npz(settings["weights"]) if settings.get("weights") else {}
+    if not settings.get("weights"):
+        return {}
+    return sizes_from_file(settings["weights"], settings.get("weights_prefix", ""), settings.get("layer", 0))
 
 
-def sizes_from_npz(path: str | Path) -> dict[str, int]:
+def sizes_from_file(path: str | Path, prefix: str = "", layer: int = 0) -> dict[str, int]:
     """hidden, input_size and (if the file has a head) output_size, read off the
-    .npy headers (never the data) of weight_hh_l0, weight_ih_l0 and head.weight.
+    shapes (never the data) of the chosen layer's weight_hh and weight_ih and
+    of head.weight.
 
-    A weight_hh_l0 that is not (G*H, H) for a cell's gate count G gives no
-    hidden size: load_npz then blames it, not the keys sized by it.
+    A weight_hh that is not (G*H, H) for a cell's gate count G gives no
+    hidden size: load_file then blames it, not the keys sized by it.
     """
-    where = _where(path)
     sizes = {}
-    with _open_npz(path) as zf:
-        members = _members(zf, where)
+    with open_weights(path) as wf:
+        keys = set(wf.keys)
+        names = choose(wf.keys, path, wf.format, prefix, layer, readout=True).names
         for name, key, axis, form in (
             ("hidden", "weight_hh_l0", 1, "(G*H, H) with hidden size H"),
             ("input_size", "weight_ih_l0", 1, "(G*H, D) with input size D"),
             ("output_size", "head.weight", 0, "(K, H) with output size K"),
         ):
-            if key not in members:
+            if names.get(key) not in keys:
                 continue
-            shape = _header(zf, members[key], key, where).shape
+            shape = wf.header(names[key])[0]
             if len(shape) != 2 or (key == "weight_hh_l0" and _gates_of(shape) is None):
                 continue
             spec = SPEC[name]
             if not spec.low <= shape[axis] <= spec.high:
-                raise ConfigError("weights", f"{where}: '{key}' has shape {shape}, expected {form} from {spec.low} to {spec.high}")
+                raise ConfigError("weights", f"{where(path)}: {key_name(names[key])} has shape {shape}, expected {form} from {spec.low} to {spec.high}")
             sizes[name] = int(shape[axis])
     return sizes
 
@@ -176,7 +177,7 @@ def sizes_from_npz(path: str | Path) -> dict[str, int]:
 def check_params(arrays: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]], where: str = "parameters") -> dict[str, np.ndarray]:
     """`arrays` as float64 if they are exactly the parameters `shapes` describes."""
     found = {key: (tuple(np.shape(a)), np.asarray(a).dtype) for key, a in arrays.items() if key in shapes}
-    problem = _problem(found, arrays, shapes)
+    problem = _problem(found, sorted(set(arrays) - set(shapes)), shapes)
     if problem:
         raise ConfigError("weights", f"{where}: {problem}")
     return _finite({key: np.asarray(arrays[key]) for key in shapes}, shapes, where)
@@ -236,13 +237,15 @@ def _expected_recurrent(found: dict[str, tuple], shapes: dict[str, tuple[int, ..
     return want
 
 
-def _problem(found: dict[str, tuple], keys, shapes: dict[str, tuple[int, ...]]) -> str | None:
+def _problem(found: dict[str, tuple], extra: list[str], shapes: dict[str, tuple[int, ...]], names: dict[str, str] | None = None) -> str | None:
     """The first thing wrong with the keys, shapes and dtypes found, or None.
 
-    `found` maps each expected key present to (shape, dtype); `keys` is every
-    key in the file. A missing or malformed weight_hh_l0 comes first: the
+    `found` maps each expected key present to (shape, dtype); `extra` lists
+    the unused keys; `names` gives each expected key's name in the file (the
+    messages use it). A missing or malformed weight_hh_l0 comes first: the
     hidden size, and so the other shapes, would have been read off it.
     """
+    names = names or {}
     recurrent = _expected_recurrent(found, shapes)
     matrix = len(recurrent) == 2
     G = recurrent[0] // recurrent[1] if matrix else 1
@@ -252,108 +255,26 @@ def _problem(found: dict[str, tuple], keys, shapes: dict[str, tuple[int, ...]]) 
         order.insert(0, "weight_hh_l0")
     for key in order:
         want = recurrent if key == "weight_hh_l0" else shapes[key]
+        name = key_name(names.get(key, key))
         if key not in found:
-            return f"missing key '{key}' (expected shape {want})"
+            return f"missing key {name} (expected shape {want})"
         shape, dtype = found[key]
         if shape != want:
             hint = _recurrent_hint(shape, G) if matrix and key == "weight_hh_l0" else ""
-            return f"'{key}' has shape {shape}, expected {want}{hint}"
+            return f"{name} has shape {shape}, expected {want}{hint}"
         if dtype.hasobject or dtype.kind not in "fiu":
-            return f"'{key}' has dtype {printable(dtype, 60)}, expected real numbers (float or int)"
-    extra = sorted(set(keys) - set(shapes))
+            return f"{name} has dtype {printable(dtype, 60)}, expected real numbers (float or int)"
     if extra:
-        shown = ", ".join(f"'{printable(k, 60)}'" for k in extra[:5]) + (f" and {len(extra) - 5} more" if len(extra) > 5 else "")
-        return f"unused key(s) {shown}; expected exactly {', '.join(shapes)}"
+        shown = ", ".join(key_name(k) for k in sorted(extra)[:5]) + (f" and {len(extra) - 5} more" if len(extra) > 5 else "")
+        return f"unused key(s) {shown}; expected exactly {', '.join(names.get(k, k) for k in shapes)}"
     return None
 
 
-def _finite(arrays: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]], where: str) -> dict[str, np.ndarray]:
+def _finite(arrays: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]], where: str, names: dict[str, str] | None = None) -> dict[str, np.ndarray]:
     params = {}
     for key in shapes:
         a = arrays[key]
         if not np.all(np.isfinite(a)):
-            raise ConfigError("weights", f"{where}: '{key}' must hold finite real numbers")
+            raise ConfigError("weights", f"{where}: {key_name((names or {}).get(key, key))} must hold finite real numbers")
         params[key] = np.ascontiguousarray(a, dtype=np.float64)
     return params
-
-
-# -- the archive ----------------------------------------------------------------------------------
-
-_UNREADABLE = (OSError, ValueError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, RuntimeError, NotImplementedError, RecursionError)
-
-
-@dataclass(frozen=True)
-class _Header:
-    shape: tuple[int, ...]
-    dtype: np.dtype
-    info: zipfile.ZipInfo
-    offset: int  # bytes of the member before its data
-
-
-def _where(path: str | Path) -> str:
-    return f"weights file {printable(path)}"
-
-
-@contextmanager
-def _open_npz(path: str | Path) -> Iterator[zipfile.ZipFile]:
-    """The archive, opened (its central directory read, no member decompressed)."""
-    where = _where(path)
-    try:
-        f = open(Path(path), "rb")
-    except FileNotFoundError:
-        raise ConfigError("weights", f"{where}: no such file") from None
-    except IsADirectoryError:
-        raise ConfigError("weights", f"{where}: is a directory") from None
-    except (OSError, ValueError) as exc:
-        raise ConfigError("weights", f"{where}: cannot read ({printable(getattr(exc, 'strerror', None) or exc, 80)})") from None
-    with f:
-        try:
-            if f.read(6) == b"\x93NUMPY":
-                raise ConfigError("weights", f"{where}: a single array (.npy), expected a .npz of named arrays")
-            f.seek(0)
-            zf = zipfile.ZipFile(f)
-        except ConfigError:
-            raise
-        except _UNREADABLE:
-            raise ConfigError("weights", f"{where}: not a .npz of arrays (save one with numpy.savez(path, **state_dict))") from None
-        with zf:
-            yield zf
-
-
-def _members(zf: zipfile.ZipFile, where: str) -> dict[str, zipfile.ZipInfo]:
-    """Key -> member, as numpy.load names them ('x.npy' is key 'x')."""
-    members: dict[str, zipfile.ZipInfo] = {}
-    for info in zf.infolist():
-        key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
-        if key in members:
-            raise ConfigError("weights", f"{where}: key '{printable(key, 60)}' appears twice in the archive")
-        members[key] = info
-    return members
-
-
-def _header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, key: str, where: str) -> _Header:
-    """A member's .npy header: only its first bytes are decompressed."""
-    try:
-        with zf.open(info) as fp:
-            version = np.lib.format.read_magic(fp)
-            if version == (1, 0):
-                shape, _fortran, dtype = np.lib.format.read_array_header_1_0(fp)
-            elif version == (2, 0):
-                shape, _fortran, dtype = np.lib.format.read_array_header_2_0(fp)
-            else:
-                raise ValueError(f"unsupported .npy format version {version}")
-            offset = fp.tell()
-    except _UNREADABLE:
-        raise ConfigError("weights", f"{where}: '{printable(key, 60)}' is not a .npy array (save the file with numpy.savez)") from None
-    return _Header(tuple(shape), dtype, info, offset)
-
-
-def _data(zf: zipfile.ZipFile, h: _Header, key: str, where: str) -> np.ndarray:
-    try:
-        with zf.open(h.info) as fp:
-            a = np.lib.format.read_array(fp, allow_pickle=False)
-    except _UNREADABLE:
-        raise ConfigError("weights", f"{where}: '{key}' cannot be read (a damaged archive?)") from None
-    if a.shape != h.shape or a.dtype != h.dtype:  # the header was read above; the member changed since
-        raise ConfigError("weights", f"{where}: '{key}' changed while it was read")
-    return a

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from engine import Config, ConfigError, Run
-from engine.weights import load_npz, param_shapes, sizes_from_npz
+from engine.weights import load_file, param_shapes, sizes_from_file
 from engine.weights import file_sizes
 
 HEADER_MAX = 4096  # a .npy header is well under this; data reads are far over it
@@ -92,11 +92,11 @@ def test_a_header_claiming_100000_squared_is_refused_from_the_header(tmp_path, b
                     np.lib.format.write_array(out, value)
         header_only_member(zf, "weight_hh_l0.npy", (100000, 100000))
     with pytest.raises(ConfigError) as info:
-        load_npz(path, CHAIN)  # the run's own sizes: H = 3
+        load_file(path, CHAIN)  # the run's own sizes: H = 3
     msg = info.value.message
     assert "'weight_hh_l0' has shape (100000, 100000), expected (3, 3)" in msg and "\n" not in msg
     with pytest.raises(ConfigError) as info:
-        sizes_from_npz(path)  # what Config.with_overrides asks first: H would be 100000
+        sizes_from_file(path)  # what Config.with_overrides asks first: H would be 100000
     msg = info.value.message
     assert "'weight_hh_l0' has shape (100000, 100000), expected (G*H, H)" in msg and "4096" in msg
     msg = load_error(CHAIN, path)
@@ -138,7 +138,7 @@ def test_sizes_come_from_the_headers_and_the_data_is_read_once(tmp_path, bytes_r
     params = dict(Run(cfg).params)
     path = tmp_path / "w.npz"
     np.savez_compressed(path, **params)
-    assert sizes_from_npz(path) == {"hidden": 64, "input_size": 32, "output_size": 8}
+    assert sizes_from_file(path) == {"hidden": 64, "input_size": 32, "output_size": 8}
     assert sum(bytes_read.values()) <= 3 * HEADER_MAX  # three headers, no data
     bytes_read.clear()
     run = Run(Config(batch=2, steps=3).with_overrides(sizes=file_sizes({"weights": str(path)}), weights=str(path)))
@@ -157,7 +157,7 @@ def test_a_member_shorter_than_its_header_says_is_refused_before_reading(tmp_pat
                 with zf.open(f"{key}.npy", "w") as out:
                     np.lib.format.write_array(out, value)
     with pytest.raises(ConfigError) as info:
-        load_npz(path, CHAIN)
+        load_file(path, CHAIN)
     msg = info.value.message
     assert "'weight_hh_l0' is truncated" in msg and "72" in msg
     assert bytes_read["weight_ih_l0.npy"] <= HEADER_MAX  # refused before any data was read
@@ -262,7 +262,7 @@ def test_sizes_out_of_range_name_the_key(tmp_path, key, shape, size):
     with zipfile.ZipFile(path, "w") as zf:
         header_only_member(zf, f"{key}.npy", shape)
     with pytest.raises(ConfigError) as info:
-        sizes_from_npz(path)
+        sizes_from_file(path)
     assert f"'{key}' has shape {shape}, expected" in info.value.message and size in info.value.message
 
 

@@ -122,21 +122,35 @@ def test_npz_wrong_shape_transposed_head(tmp_path):
 
 def test_npz_unused_extra_key(tmp_path):
     params, cfg, path = lstm_params_and_cfg(tmp_path)
-    params["weight_hh_l1"] = np.zeros((20, 5))  # a second layer is not supported
+    params["weight_hh_lO"] = np.zeros((20, 5))  # a misspelt name (letter O), not a layer
     np.savez(path, **params)
     e = load_error(cfg, path)
-    assert "weight_hh_l1" in e.message
+    assert "unused key(s) 'weight_hh_lO'" in e.message
     for n in expected_shapes("lstm", 5, 3, 2):
         assert n in e.message  # says what was expected
 
 
-def test_npz_chain_has_no_head(tmp_path):
-    """A bptt state_dict (with head.*) is refused by a chain run: unused keys, named."""
+def test_npz_another_layer_is_passed_over_and_an_incomplete_one_refused(tmp_path):
+    """A second layer's keys belong to the RNN: layer 0 loads without them;
+    --layer 1 names the first of its keys that is missing."""
+    params, cfg, path = lstm_params_and_cfg(tmp_path)
+    params["weight_hh_l1"] = np.zeros((20, 5))
+    np.savez(path, **params)
+    run = Run(dataclasses.replace(cfg, weights=str(path)))
+    assert run.model.source.layers == (0, 1) and run.model.source.layer == 0
+    with pytest.raises(ConfigError) as info:
+        Run(dataclasses.replace(cfg, weights=str(path), layer=1))
+    assert "missing key 'weight_ih_l1' (expected shape (20, 3))" in info.value.message
+
+
+def test_npz_chain_passes_the_head_over_and_says_so(tmp_path):
+    """A bptt state_dict (with head.*) in a chain run: the head is not used, and the source counts it."""
     params, _, path = lstm_params_and_cfg(tmp_path)
     cfg = Config(mode="chain", cell="lstm", hidden=5, batch=2, steps=6, input_size=3)
     np.savez(path, **params)
-    e = load_error(cfg, path)
-    assert "head.weight" in e.message and "head.bias" in e.message
+    source = Run(dataclasses.replace(cfg, weights=str(path))).model.source
+    assert source.head is None and source.ignored == 2
+    assert "no head" in source.sentence() and "2 other keys passed over" in source.sentence()
 
 
 def test_npz_non_finite(tmp_path):
