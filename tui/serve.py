@@ -176,6 +176,8 @@ class LabServer(Server):
 
     def announce(self, *_args) -> None:
         """Called by aiohttp once the port is bound."""
+        if not is_loopback(self.host):
+            print(f"warning: serving on {self.host}: anyone who can reach port {self.port} can open and drive the lab", file=sys.stderr, flush=True)
         print(f"bptt-lab serving {self.title} at {self.public_url}", flush=True)
         print(f"one lab per browser tab, at most {self.max_sessions} at once; Ctrl-C stops the server", flush=True)
 
@@ -212,7 +214,5 @@ def app_argv(preset: str, flags: list[str]) -> list[str]:
 
 
 def serve(preset: str, flags: list[str], *, host: str, port: int, max_sessions: int) -> None:
-    if not is_loopback(host):
-        print(f"warning: serving on {host}: anyone who can reach port {port} can open and drive the lab", file=sys.stderr, flush=True)
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # ten tabs on two cores: one BLAS thread each
     LabServer(app_argv(preset, flags), host=host, port=port, max_sessions=max_sessions, title=preset).serve()
