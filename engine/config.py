@@ -196,7 +196,7 @@ class Config:
         if name in ("init", "scale", "spectral_radius", "forget_bias") and self.weights:
             return f"{name} does not apply when weights are loaded from a file"
         if name in ("weights_prefix", "layer") and not self.weights:
-            return f"{name} applies only with weights (a file to load)"
+            return f"{name} applies only with weights (a file to load: --weights)"
         if name in ("text", "loss", "loss_on", "output_size") and self.mode == "chain":
             return f"{name} does not apply to mode chain (it has no readout: dL/dh_T = ones)"
         if name == "clip_threshold" and self.clip == "none":

@@ -167,6 +167,9 @@ PANELS = {"model": "Model", "weights": "Weights", "loss": "Loss and data", "clip
 _R = "Run"
 
 
+METAVARS = {"weights": "FILE", "weights_prefix": "PREFIX", "layer": "L"}
+
+
 def _override(name: str, spec: cfg.Field):
     """The typer option for Config field `name`: --name-with-dashes (and its short
     alias), its choices or type, its help with the allowed range, its panel."""
@@ -176,7 +179,7 @@ def _override(name: str, spec: cfg.Field):
         kind = Path if name == "weights" else spec.kind
     decls = ["--" + name.replace("_", "-")] + ([spec.short] if spec.short else [])
     help = spec.help + (f" ({spec.describe()})" if spec.kind in (int, float) else "")
-    extra = {"metavar": "FILE.npz"} if name == "weights" else {}
+    extra = {"metavar": METAVARS[name]} if name in METAVARS else {}
     return Annotated[Optional[kind], typer.Option(*decls, help=help, rich_help_panel=PANELS[spec.group], show_default=False, **extra)]
 
 
@@ -195,6 +198,17 @@ RULES = (
 PRESET_HELP = "Preset: " + ", ".join(BUILTIN) + ", or one from --preset-file (bptt-lab presets describes them)."
 
 PresetFile = Annotated[Optional[Path], typer.Option("--preset-file", help="TOML file of extra presets (keys: the flag names).", metavar="FILE.toml", rich_help_panel=_R)]
+
+SaveWeights = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--save-weights",
+        help="Also write the parameters to FILE.safetensors (float64, keys rnn.weight_ih_l0, ..., head.weight, head.bias: what a module with rnn = nn.RNN/LSTM/GRU and head = nn.Linear loads with load_state_dict; --weights reads it back), in full or not at all. An existing FILE is refused unless --force.",
+        metavar="FILE.safetensors",
+        rich_help_panel=PANELS["weights"],
+    ),
+]
+FORCE_APPLIES = "--force applies to --output FILE only, or --save-weights FILE"
 
 
 def resolve(preset_name: str, preset_file: Path | None, given: dict, presets: dict[str, Preset] | None = None) -> tuple[Preset, cfg.Config]:
@@ -262,34 +276,36 @@ def _guard(fn):
 
 
 class _OutputFile:
-    """--output FILE, written in full or not at all.
+    """--output FILE (or `flag` FILE: --save-weights), written in full or not at all.
 
     The output goes to a temporary file in FILE's folder, made before the run
     (so an unwritable folder is said at once, not after it), flushed to disk
     and renamed over FILE at the end: a full disk, a file-size limit or Ctrl-C
     leaves FILE as it was and no temporary file. An existing FILE is refused
     without --force, before the run and again at the rename. A FILE that is a
-    device or a pipe (/dev/null, a FIFO) is written to as it is."""
+    device or a pipe (/dev/null, a FIFO) is written to as it is. `binary`:
+    the stream takes bytes."""
 
-    def __init__(self, path: Path, force: bool):
+    def __init__(self, path: Path, force: bool, flag: str = "--output", binary: bool = False):
         import os
         import stat
         import tempfile
 
-        self.path, self.force, self.temp = path, force, None
+        self.path, self.force, self.temp, self.flag = path, force, None, flag
+        opening = {"mode": "wb"} if binary else {"mode": "w", "encoding": "utf-8"}
         try:
             st = os.stat(path)
         except FileNotFoundError:
             st = None
         except OSError as exc:
-            raise UsageError(f"--output: cannot write {path}: {exc.strerror}") from None
+            raise UsageError(f"{flag}: cannot write {path}: {exc.strerror}") from None
         if st is not None and stat.S_ISDIR(st.st_mode):
-            raise UsageError(f"--output: {path} is a folder; give a file name")
+            raise UsageError(f"{flag}: {path} is a folder; give a file name")
         if st is not None and stat.S_ISREG(st.st_mode) and not force:
-            raise UsageError(f"--output: {path} exists; add --force to overwrite it")
+            raise UsageError(f"{flag}: {path} exists; add --force to overwrite it")
         try:
             if st is not None and not stat.S_ISREG(st.st_mode):
-                self.stream = open(path, "w", encoding="utf-8")
+                self.stream = open(path, **opening)
                 return
             fd, self.temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
             if st is not None:
@@ -299,10 +315,10 @@ class _OutputFile:
                 os.umask(umask)
                 mode = 0o666 & ~umask
             os.fchmod(fd, mode)  # as a plain open() would have made it, not mkstemp's 0600
-            self.stream = open(fd, "w", encoding="utf-8")
+            self.stream = open(fd, **opening)
         except OSError as exc:
             self.discard()
-            raise UsageError(f"--output: cannot write {path}: {exc.strerror}") from None
+            raise UsageError(f"{flag}: cannot write {path}: {exc.strerror}") from None
 
     def commit(self) -> None:
         """Flush to disk and put the file in place (a write error surfaces here at the latest)."""
@@ -320,10 +336,10 @@ class _OutputFile:
             try:
                 os.link(self.temp, self.path)  # fails if FILE appeared during the run: never clobbered
             except FileExistsError:
-                raise UsageError(f"--output: {self.path} appeared while the run ran; add --force to overwrite it") from None
+                raise UsageError(f"{self.flag}: {self.path} appeared while the run ran; add --force to overwrite it") from None
             except OSError:  # a file system without hard links
                 if self.path.exists():
-                    raise UsageError(f"--output: {self.path} appeared while the run ran; add --force to overwrite it") from None
+                    raise UsageError(f"{self.flag}: {self.path} appeared while the run ran; add --force to overwrite it") from None
                 os.replace(self.temp, self.path)
             else:
                 os.unlink(self.temp)
@@ -469,6 +485,7 @@ def run_command(
             metavar="",
         ),
     ] = False,
+    save_weights: SaveWeights = None,
     given: dict | None = None,
 ) -> None:
     """Run a preset to completion without the dashboard: a table, CSV or JSON, and optionally a chart.
@@ -482,22 +499,23 @@ def run_command(
         raise UsageError("--dump applies to --format json only")
     if all_rows and fmt != "table":
         raise UsageError("--all-rows applies to --format table only (CSV and JSON always have every record)")
-    if force and output is None:
-        raise UsageError("--force applies to --output FILE only")
+    if force and output is None and save_weights is None:
+        raise UsageError(FORCE_APPLIES)
     if plot and fmt != "table" and output is None:
         raise UsageError(f"--plot with --format {fmt} needs --output FILE (the chart would corrupt the {fmt.upper()} on stdout)")
+    _check_save_weights(save_weights)
     if from_training is not None or update is not None:
-        _replay_to_output(preset, preset_file, given, from_training, update, fmt, output, force, dump, plot, all_rows)
+        _replay_to_output(preset, preset_file, given, from_training, update, fmt, output, force, dump, plot, all_rows, save_weights)
         return
     try:
         chosen, config = resolve(preset or DEFAULT_PRESET, preset_file, given)
     except ConfigError as exc:
         raise UsageError(config_error_text(exc)) from None
     with _stopping_cleanly(*STOP_SIGNALS):  # no temporary file left behind
-        _run_to_output(config, chosen, fmt, output, force, dump, plot, all_rows)
+        _run_to_output(config, chosen, fmt, output, force, dump, plot, all_rows, save_weights=save_weights)
 
 
-def _replay_to_output(preset, preset_file, given: dict, path: Path | None, u: int | None, fmt, output, force, dump, plot, all_rows) -> None:
+def _replay_to_output(preset, preset_file, given: dict, path: Path | None, u: int | None, fmt, output, force, dump, plot, all_rows, save_weights=None) -> None:
     """`run --from-training FILE --update U`: update U's backward pass, made again
     from FILE's config, training settings and seed (from its nearest checkpoint
     with --dump), checked against the loss FILE recorded, then written as `run` writes."""
@@ -547,18 +565,19 @@ def _replay_to_output(preset, preset_file, given: dict, path: Path | None, u: in
         return run
 
     with _stopping_cleanly(*STOP_SIGNALS):
-        _run_to_output(found.config, chosen, fmt, output, force, dump, plot, all_rows, build=build, preset_name=found.preset, source=source)
+        _run_to_output(found.config, chosen, fmt, output, force, dump, plot, all_rows, build=build, preset_name=found.preset, source=source, save_weights=save_weights)
 
 
-def _run_to_output(config, chosen, fmt: str, output, force: bool, dump: bool, plot: bool, all_rows: bool, build=None, preset_name=None, source=None) -> None:
+def _run_to_output(config, chosen, fmt: str, output, force: bool, dump: bool, plot: bool, all_rows: bool, build=None, preset_name=None, source=None, save_weights=None) -> None:
     """Run, then write the output, streamed, saying how far it is on stderr.
     `build(progress)` makes the Run instead of Run(config) (a replayed update);
-    the JSON then names `preset_name` and carries `source`."""
+    the JSON then names `preset_name` and carries `source`. `save_weights`:
+    the run's parameters also go to that .safetensors file."""
     from engine import Run, export
 
     from . import report
 
-    with _writing(output, force) as (target, progress):
+    with _writing(output, force) as (target, progress), _weights_file(save_weights, force) as weights_target:
         if build is not None:
             run = build(progress)
         else:
@@ -569,6 +588,7 @@ def _run_to_output(config, chosen, fmt: str, output, force: bool, dump: bool, pl
             except ConfigError as exc:
                 raise UsageError(config_error_text(exc)) from None
             progress.end("forward pass done")
+        _say_source(run.model)
         _stop_if_signalled()
         progress.backward(run)
 
@@ -588,6 +608,7 @@ def _run_to_output(config, chosen, fmt: str, output, force: bool, dump: bool, pl
             progress.end(f"writing {what} done")
         if target is not None:
             typer.echo(f"wrote {output} ({fmt}, {run.k} steps)", err=True)
+        _save_weights(weights_target, save_weights, run.params, run.config, "the run's parameters")
         if plot:
             sys.stdout.write(report.chart_text(run, chosen) + "\n")
             sys.stdout.flush()
@@ -633,6 +654,46 @@ def _written_whole(target, output: Path | None):
         if target is None:
             raise
         raise UsageError(f"--output: cannot write {output}: {exc.strerror or exc}; nothing was written to {output}") from None
+
+
+def _check_save_weights(path: Path | None) -> None:
+    if path is not None and path.suffix != ".safetensors":
+        raise UsageError(f"--save-weights writes safetensors: give a FILE.safetensors, got '{printable(str(path))}'")
+
+
+@contextlib.contextmanager
+def _weights_file(path: Path | None, force: bool):
+    """--save-weights FILE, made before the work as --output's is (an
+    unwritable folder is said at once) and removed unless written whole."""
+    target = None
+    try:
+        with _stops_held():
+            target = _OutputFile(path, force, "--save-weights", binary=True) if path is not None else None
+        yield target
+    finally:
+        if target is not None:
+            target.discard()
+
+
+def _save_weights(target, path: Path | None, params: dict, config, what: str) -> None:
+    """Write `params` as safetensors (engine.weights_files) and put FILE in place."""
+    from engine.weights_files import safetensors_bytes
+
+    if target is None:
+        return
+    try:
+        target.stream.write(safetensors_bytes(params, config))
+        _stop_if_signalled()
+        target.commit()
+    except OSError as exc:
+        raise UsageError(f"--save-weights: cannot write {path}: {exc.strerror or exc}; nothing was written to {path}") from None
+    typer.echo(f"wrote {path} (safetensors, {what}; keys rnn.*_l0{' and head.*' if config.has_readout else ''})", err=True)
+
+
+def _say_source(model) -> None:
+    """Which keys of the weights file the run uses (the prefix found, the layer), on stderr."""
+    if model.source is not None:
+        typer.echo(printable(model.source.sentence()), err=True)
 
 
 # -- bptt-lab train ----------------------------------------------------------------------
@@ -769,7 +830,8 @@ def train_command(
     dump: Annotated[bool, typer.Option("--dump", help="JSON only: add the checkpoints (parameters and optimizer state), so run --from-training replays any update from the one before it.", rich_help_panel=_R, metavar="")] = False,
     plot: Annotated[bool, typer.Option("--plot", help="Also print the loss and the gradient norm per update (log10 axes).", rich_help_panel=_R, metavar="")] = False,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the table, CSV or JSON to this file, in full or not at all. An existing FILE is refused unless --force.", metavar="FILE", rich_help_panel=_R)] = None,
-    force: Annotated[bool, typer.Option("--force", help="With --output: overwrite FILE if it exists.", rich_help_panel=_R, metavar="")] = False,
+    force: Annotated[bool, typer.Option("--force", help="With --output or --save-weights: overwrite FILE if it exists.", rich_help_panel=_R, metavar="")] = False,
+    save_weights: SaveWeights = None,
     given: dict | None = None,
     training_given: dict | None = None,
 ) -> None:
@@ -783,16 +845,17 @@ def train_command(
     fmt = fmt.value
     if dump and fmt != "json":
         raise UsageError("--dump applies to --format json only")
-    if force and output is None:
-        raise UsageError("--force applies to --output FILE only")
+    if force and output is None and save_weights is None:
+        raise UsageError(FORCE_APPLIES)
     if plot and fmt != "table" and output is None:
         raise UsageError(f"--plot with --format {fmt} needs --output FILE (the chart would corrupt the {fmt.upper()} on stdout)")
+    _check_save_weights(save_weights)
     chosen, config, settings, suggested = resolve_training(preset, preset_file, given or {}, training_given or {}, text_file)
     with _stopping_cleanly(*STOP_SIGNALS):
-        _train_to_output(chosen, config, settings, suggested, fmt, output, force, dump, plot)
+        _train_to_output(chosen, config, settings, suggested, fmt, output, force, dump, plot, save_weights)
 
 
-def _train_to_output(chosen: Preset, config, settings, suggested: bool, fmt: str, output, force: bool, dump: bool, plot: bool) -> None:
+def _train_to_output(chosen: Preset, config, settings, suggested: bool, fmt: str, output, force: bool, dump: bool, plot: bool, save_weights=None) -> None:
     """Train, writing the table or CSV as it goes (JSON at the end), saying how far it is on stderr."""
     from engine import export
     from engine.training import Training, suggest_threshold
@@ -800,7 +863,7 @@ def _train_to_output(chosen: Preset, config, settings, suggested: bool, fmt: str
     from . import report
 
     notes = []
-    with _writing(output, force) as (target, progress):
+    with _writing(output, force) as (target, progress), _weights_file(save_weights, force) as weights_target:
         suggestion = None
         if suggested or config.clip != "none":
             # The range of SPEC 8 comes from unclipped updates: a clipped training's own warm-up is not.
@@ -812,6 +875,7 @@ def _train_to_output(chosen: Preset, config, settings, suggested: bool, fmt: str
             notes.append(f"the clip threshold is the suggested one, {report.num(suggestion.threshold)}: the mean raw |grad| of {suggestion.updates} unclipped warm-up updates")
         _stop_if_signalled()
         training = Training(config, settings)
+        _say_source(training.model)
         stream = sys.stdout if target is None else target.stream
         live = fmt == "table" and target is None  # the lines are the progress
         with _written_whole(target, output):
@@ -841,9 +905,17 @@ def _train_to_output(chosen: Preset, config, settings, suggested: bool, fmt: str
                 stream.write("\n")
         if target is not None:
             typer.echo(f"wrote {output} ({fmt}, {training.u:,} updates, {training.status})", err=True)
+        _save_weights(weights_target, save_weights, training.model.params, training.config, _trained(training))
         if plot:
             sys.stdout.write(report.training_chart_text(training, chosen.name) + "\n")
             sys.stdout.flush()
+
+
+def _trained(training) -> str:
+    """Which parameters a training ends with: the final ones, or after a divergence the last finite ones."""
+    if training.divergence is not None:
+        return f"the last finite parameters, after update {training.applied:,}: update {training.u:,} diverged"
+    return f"the final parameters, after {training.u:,} updates"
 
 
 @app.command("tui", cls=_StrictCommand, epilog=RULES)
