@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install browser demo test bench clean
+.PHONY: install browser demo test bench bench-serve clean
 
 install: $(STAMP)
 
@@ -56,6 +56,13 @@ $(BENCH_STAMP): pyproject.toml $(STAMP)
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/run_benchmarks.py $(BENCH_ARGS)
+	$(BIN)/python bench/serve_load.py
+
+# `bptt-lab serve` with 10 tabs at once on 127.0.0.1 (about 10 s; needs no
+# torch, so only the test install): time to first frame, memory per session,
+# and that closing them and stopping the server leaves nothing running.
+bench-serve: install
+	$(BIN)/python bench/serve_load.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis

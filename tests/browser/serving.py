@@ -114,6 +114,17 @@ class Proc:
             return []
         return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
 
+    def pss_kib(self) -> int:
+        """Proportional set size: resident memory, the pages shared with other
+        processes (numpy's and Python's libraries) divided among them; 0 once gone."""
+        try:
+            for line in Path(f"/proc/{self.pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            pass
+        return 0
+
     def rss_kib(self) -> int:
         """Resident memory (VmRSS), 0 once gone."""
         try:
@@ -255,7 +266,8 @@ class Tab:
         self.started = started
         self.output = bytearray()  # every binary frame, in order
         self.strings: list = []  # the JSON text frames (pong, deliver_file_start, ...)
-        self.first_drawn: float | None = None  # when `drawn_marker` first arrived
+        self.first_byte: float | None = None  # perf_counter when the first output arrived
+        self.first_drawn: float | None = None  # and when `drawn_marker` first had
         self.closed_by_server = False
         self.drawn_marker: str | None = None
         self._reader: asyncio.Task | None = None
@@ -283,6 +295,8 @@ class Tab:
 
         async for message in self.ws:
             if message.type == aiohttp.WSMsgType.BINARY:
+                if self.first_byte is None:
+                    self.first_byte = time.perf_counter()
                 self.output += message.data
                 if self.first_drawn is None and self.drawn_marker and self.drawn_marker in plain(bytes(self.output)):
                     self.first_drawn = time.perf_counter()
