@@ -51,6 +51,8 @@ from engine.training import TrainingSettings
 from .presenter import DEFAULT_SPEED, PAUSE_KINDS, SPEEDS
 from .panes import Ghost, HeaderBar, NormChart, ParamsForm, StepLog, SummaryBar, View
 from .screens import HelpScreen, PresetPicker
+from . import views
+from .views import VIEWS
 from .web import orphaned, under_web_driver
 from .training import TrainingScreen
 
@@ -148,6 +150,7 @@ class BpttLab(App):
         Binding("minus", "slower", "slower", key_display="-", show=False),
         Binding("o", "toggle_params", "params", show=False),
         Binding("escape", "leave_field", "leave field", show=False),
+        *(Binding(view.key, f"open_view('{view.name}')", view.title, show=False) for view in VIEWS),
     ]
 
     def __init__(
@@ -568,6 +571,14 @@ class BpttLab(App):
     def action_toggle_params(self) -> None:
         self.query_one(ParamsForm).toggle_class("hidden")
 
+    def action_open_view(self, name: str) -> None:
+        """One of the views (tui/views): a screen of its own over the dashboard."""
+        opened = views.module(name).screen(self)
+        if opened is None:
+            self.say(f"the {name} view is not built yet")
+            return
+        self.push_screen(opened)
+
     def action_help(self) -> None:
         config = self.engine_run.config if self.engine_run else self.config
         self.push_screen(HelpScreen(self.preset, config.cell_type, config))
@@ -678,6 +689,8 @@ class BpttLab(App):
         yield SystemCommand("Export", f"Write the run as JSON and CSV to {self.export_place} (x)", self.action_export)
         yield SystemCommand("Screenshot", f"Save an SVG of the screen to {self.export_place} (s)", self.action_screenshot)
         yield SystemCommand("Parameters pane", "Show or hide the parameters (o)", self.action_toggle_params)
+        for view in VIEWS:
+            yield SystemCommand(f"View: {view.title}", f"{view.what} ({view.key})", lambda n=view.name: self.action_open_view(n))
         yield SystemCommand("Help", "What every column, symbol and key means (?)", self.action_help)
         for preset in self.presets.values():
             yield SystemCommand(f"Preset: {preset.name}", preset.description, lambda p=preset: self.open_preset(p))

@@ -1046,6 +1046,11 @@ def presets_command(
     sys.stdout.write(report.presets_json(presets) if fmt.value == "json" else report.presets_table(presets, color=report.stdout_color()))
 
 
+from .views import register_commands  # noqa: E402 (the views' commands need the helpers above)
+
+register_commands(app)
+
+
 def main() -> None:
     app(prog_name=PROG)
 

@@ -18,6 +18,7 @@ from engine.records import StepRecord
 
 from . import format as _format
 from .presenter import PAUSE_KINDS
+from .views import VIEWS
 
 HIDDEN_PATH = getattr(_format, "HIDDEN_PATH", None)  # the LSTM's hidden-path curve, where the chart draws one
 
@@ -50,6 +51,7 @@ def keys() -> list[tuple[str, str]]:
         ("tab", "move into the parameter fields (a click works too)"),
         ("enter", "in a parameter field: apply it (the run is rebuilt and starts over)"),
         ("escape", "leave a parameter field, so the keys above work again"),
+        *((view.key, f"{view.title}: {view.what}") for view in VIEWS),
         ("ctrl+p", "command palette: every action, clip mode, pause kind and preset by name"),
         ("?", "this help; escape, ? or q closes it"),
         ("q", "quit"),
@@ -285,6 +287,7 @@ def training_keys() -> list[tuple[str, str]]:
         ("x", "export the updates so far as JSON and CSV (a consistent snapshot, even while training)"),
         ("p", "pick a preset (a training preset trains here, the others open in the per-step view)"),
         ("s", "save a screenshot (SVG)"),
+        *((view.key, f"{view.title}: {view.what}") for view in VIEWS),
         ("ctrl+p", "command palette: every action by name"),
         ("?", "this help; escape, ? or q closes it"),
         ("q", "quit (at once, even mid-training)"),
