@@ -108,9 +108,10 @@ class Session(AppService):
 class LabServer(Server):
     """textual-serve's Server, with exec-started sessions and a session limit."""
 
-    def __init__(self, argv: list[str], *, host: str, port: int, max_sessions: int, title: str) -> None:
-        super().__init__(" ".join(argv), host=host, port=port, title=title)
+    def __init__(self, argv: list[str], *, host: str, port: int, max_sessions: int, preset: str) -> None:
+        super().__init__(" ".join(argv), host=host, port=port, title=f"bptt-lab: {preset}")
         self.argv = argv
+        self.preset = preset
         self.max_sessions = max_sessions
         self.sessions: set[Session] = set()
 
@@ -178,7 +179,7 @@ class LabServer(Server):
         """Called by aiohttp once the port is bound."""
         if not is_loopback(self.host):
             print(f"warning: serving on {self.host}: anyone who can reach port {self.port} can open and drive the lab", file=sys.stderr, flush=True)
-        print(f"bptt-lab serving {self.title} at {self.public_url}", flush=True)
+        print(f"bptt-lab serving {self.preset} at {self.public_url}", flush=True)
         print(f"one lab per browser tab, at most {self.max_sessions} at once; Ctrl-C stops the server", flush=True)
 
     async def on_shutdown(self, app: web.Application) -> None:
@@ -215,4 +216,4 @@ def app_argv(preset: str, flags: list[str]) -> list[str]:
 
 def serve(preset: str, flags: list[str], *, host: str, port: int, max_sessions: int) -> None:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # ten tabs on two cores: one BLAS thread each
-    LabServer(app_argv(preset, flags), host=host, port=port, max_sessions=max_sessions, title=preset).serve()
+    LabServer(app_argv(preset, flags), host=host, port=port, max_sessions=max_sessions, preset=preset).serve()
