@@ -32,6 +32,7 @@ tmp_path.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 from pathlib import Path
@@ -128,23 +129,43 @@ def screen(driver) -> list[str]:
     return driver.execute_script(SCREEN) or []
 
 
-def header(driver) -> str:
-    rows = screen(driver)
+def header(rows: list[str]) -> str:
     return rows[0] if rows else ""
 
 
-def wait_header(driver, *needles: str) -> str:
-    """Wait until the dashboard's header row holds every needle; the header then."""
-    seen = [""]
+def wait_screen(driver, what: str, *conditions) -> list[str]:
+    """Wait until every condition holds of the screen's rows (the app draws a
+    frame in pieces: the header can be there before the chart); the rows then."""
+    seen: list[list[str]] = [[]]
 
     def showing():
-        seen[0] = header(driver)
-        return seen[0] if all(n in seen[0] for n in needles) else None
+        seen[0] = screen(driver)
+        return seen[0] if seen[0] and all(condition(seen[0]) for condition in conditions) else None
 
     try:
-        return wait_for(showing, f"the page's header to show {needles}")
+        return wait_for(showing, f"the page to show {what}")
     except AssertionError as error:
-        raise AssertionError(f"{error}; it shows {seen[0]!r}") from None
+        raise AssertionError(f"{error}; it shows:\n" + "\n".join(seen[0])) from None
+
+
+def painted(driver) -> None:
+    """Wait for the page's next two animation frames: xterm.js paints what is in
+    its buffer on an animation frame, and a screenshot should show what was read."""
+    driver.execute_async_script("const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(() => done()));")
+
+
+def shown_k(rows: list[str]) -> int:
+    """The header's step counter: `irnn | k 12/60 | ...` -> 12 (-1 before it shows)."""
+    found = re.search(r"\| k (\d+)/\d+ \|", header(rows))
+    return int(found.group(1)) if found else -1
+
+
+def header_has(text: str):
+    return lambda rows: text in header(rows)
+
+
+def a_row_has(*texts: str):
+    return lambda rows: any(all(t in row for t in texts) for row in rows)
 
 
 def test_the_dashboard_in_a_real_browser(chromium, tmp_path):
@@ -157,23 +178,36 @@ def test_the_dashboard_in_a_real_browser(chromium, tmp_path):
     try:
         chromium.get(server.url + "/")
         wait_for(lambda: chromium.execute_script("return (window.__bpttLabTerminals || []).length > 0"), "the page's terminal (textual.js's terminal owner; see the module docstring)")
-        # Drawn: the dashboard's header, as in a terminal.
-        first = wait_header(chromium, f" {PRESET} | k 0/60 | paused")
-        assert first.startswith(f" {PRESET} | k 0/60 | paused"), first
-        rows = screen(chromium)
-        assert any("backward step k" in row for row in rows), rows  # the chart's axis
-        assert any("space play" in row and "n step" in row for row in rows), rows  # the footer
+        # Drawn: the dashboard as in a terminal: header, chart, step log, footer.
+        wait_screen(
+            chromium,
+            "the dashboard",
+            header_has(f" {PRESET} | k 0/60 | paused"),
+            a_row_has("backward step k"),  # the chart's axis
+            a_row_has("|dL/dh|", "ratio", "events"),  # the step log's column heads
+            a_row_has("space play", "n step", "e end"),  # the footer
+        )
         (app,) = server.wait_apps(1)
 
         # Keys typed into the page reach this tab's app.
         chromium.find_element(By.CSS_SELECTOR, ".xterm-screen").click()
-        keys = ActionChains(chromium)
-        keys.send_keys("n").perform()
-        wait_header(chromium, " k 1/60 | paused")
-        keys.send_keys(" ").perform()  # play: the counter advances on its own
-        wait_for(lambda: not header(chromium).startswith(f" {PRESET} | k 1/60 |"), "play to advance the step counter")
-        keys.send_keys("e").perform()  # to the end
-        wait_header(chromium, " k 60/60 | done")
+
+
+        def press(key: str) -> None:
+            ActionChains(chromium).send_keys(key).perform()
+
+        press("n")  # one step
+        wait_screen(chromium, "k 1 after n", header_has(f" {PRESET} | k 1/60 | paused"))
+        press(" ")  # play: the counter advances by itself
+        wait_screen(chromium, "play advancing the step counter", lambda rows: shown_k(rows) > 1)
+        press("e")  # to the end
+        wait_screen(
+            chromium,
+            "the run at its end after e",
+            header_has(f" {PRESET} | k 60/60 | done"),
+            lambda rows: any(re.search(r"(^|\u2502)\s*60\s+0\s", row) for row in rows),  # the log's last row: k 60, t 0
+        )
+        painted(chromium)
 
         png = tmp_path / "serve.png"
         assert chromium.save_screenshot(str(png))
