@@ -136,7 +136,7 @@ class _NpzFile:
         self.zf, self.path = zf, path
         self.members: dict[str, zipfile.ZipInfo] = {}
         for info in zf.infolist():
-            key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename  # as numpy.load names them
+            key = info.filename.removesuffix(".npy")  # as numpy.load names them
             if key in self.members:
                 raise _fail(path, f"key {key_name(key)} appears twice in the archive")
             self.members[key] = info
@@ -205,7 +205,7 @@ class _SafetensorsFile:
         try:
             self.f = safe_open(str(path), framework="numpy")
             self.keys = list(self.f.keys())
-        except Exception as exc:  # safetensors' own SafetensorError and OSError: a damaged or foreign file
+        except Exception as exc:  # noqa: BLE001 (safetensors' own SafetensorError, OSError: a damaged or foreign file)
             raise _fail(path, f"not a readable .safetensors file ({printable(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 100)})") from None
 
     def header(self, key: str) -> tuple[tuple[int, ...], np.dtype]:
@@ -239,7 +239,7 @@ class _TorchFile:
         self.torch = _import_torch(path)
         try:
             loaded = self.torch.load(str(path), map_location="cpu", weights_only=True, mmap=zipped)
-        except Exception as exc:  # anything torch.load raises on a foreign file is a refusal of that file
+        except Exception as exc:  # noqa: BLE001 (anything torch.load raises on a foreign file is a refusal of that file)
             raise _fail(path, _torch_refusal(exc)) from None
         self.tensors = dict(_tensors(loaded, "", self.torch, 0))
         self.keys = list(self.tensors)

@@ -44,7 +44,7 @@ def saved(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     from safetensors import safe_open
 
     with safe_open(str(path), framework="numpy") as f:
-        return {k: f.get_tensor(k) for k in f.keys()}, f.metadata()
+        return {k: f.get_tensor(k) for k in f.keys()}, f.metadata()  # noqa: SIM118 (a safe_open, not a dict)
 
 
 # -- refusals ------------------------------------------------------------------------------------

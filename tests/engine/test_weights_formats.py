@@ -43,7 +43,10 @@ def config_for(case: dict, settings: dict) -> Config:
     return base.with_overrides(sizes=file_sizes(settings), **settings)
 
 
-def refusal(settings: dict, base: Config = Config(cell="lstm", batch=2, steps=5)) -> ConfigError:
+LSTM = Config(cell="lstm", batch=2, steps=5)
+
+
+def refusal(settings: dict, base: Config = LSTM) -> ConfigError:
     with pytest.raises(ConfigError) as info:
         Run(base.with_overrides(sizes=file_sizes(settings), **settings))
     assert "\n" not in info.value.message
