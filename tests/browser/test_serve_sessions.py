@@ -74,7 +74,7 @@ def test_a_tab_drives_its_own_app_and_closing_it_ends_the_app(serve):
     async def scenario():
         tab = await drawn_tab(server)
         (app,) = server.wait_apps(1)
-        assert f" {PRESET} | k 0/60 | paused" in tab.text()
+        await tab.wait_text(f" {PRESET} | k 0/60 | paused")
         mark = await tab.keys("n")
         await tab.wait_text("k 1/60", since=mark)
         mark = await tab.keys("e")
