@@ -10,6 +10,7 @@ Every test checks at its end what the server leaves behind: no app process
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import urllib.error
 import urllib.request
@@ -237,30 +238,40 @@ def test_stopping_the_server_stops_every_app(serve, sig):
     assert [app for app in apps if not app.gone()] == [], "app processes outlived the server"
 
 
-def test_an_export_goes_to_the_browser_not_to_the_servers_disk(serve):
-    """x in a served app: the file is delivered through the websocket (a
-    deliver_file_start message, then /download/KEY), nothing is written where
-    the server runs (the fixture checks its working directory stays empty)."""
+def test_exports_and_screenshots_go_to_the_browser_not_to_the_servers_disk(serve):
+    """x and s in a served app: each file is delivered through the websocket
+    (a deliver_file_start message, then GET /download/KEY), and nothing is
+    written where the server runs (the fixture checks its working directory
+    stays empty)."""
     server = serve()
+
+    def delivered(tab: Tab) -> list[str]:
+        return [s[1] for s in tab.strings if isinstance(s, list) and s[:1] == ["deliver_file_start"]]
 
     async def scenario():
         tab = await drawn_tab(server)
         mark = await tab.keys("e")
         await tab.wait_text("k 60/60 | done", since=mark)
-        await tab.keys("x")
-        key = await async_wait_for(
-            lambda: next((s[1] for s in tab.strings if isinstance(s, list) and s[:1] == ["deliver_file_start"]), None),
-            "the export's deliver_file_start message",
-        )
-        async with tab.http.get(f"{server.url}/download/{key}", timeout=aiohttp.ClientTimeout(total=PATIENCE)) as response:
-            assert response.status == 200
-            disposition = response.headers.get("Content-Disposition", "")
-            body = await response.text()
+        await tab.keys("x")  # the run: a .json and a .csv
+        await async_wait_for(lambda: len(delivered(tab)) >= 2, "the export's two deliver_file_start messages")
+        await tab.keys("s")  # the screen: an .svg
+        await async_wait_for(lambda: len(delivered(tab)) >= 3, "the screenshot's deliver_file_start message")
+        files = {}
+        for key in delivered(tab):
+            async with tab.http.get(f"{server.url}/download/{key}", timeout=aiohttp.ClientTimeout(total=PATIENCE)) as response:
+                assert response.status == 200
+                name = response.headers.get("Content-Disposition", "").partition("filename=")[2]
+                assert response.headers.get("Content-Disposition", "").startswith("attachment"), response.headers
+                files[name] = await response.text()
         await tab.close()
-        return disposition, body
+        return files
 
-    disposition, body = run(scenario())
-    assert "attachment" in disposition and "bptt-lab-" in disposition
-    assert body.strip(), "the delivered export is empty"
+    files = run(scenario())
+    by_kind = {name.rsplit(".", 1)[-1]: text for name, text in files.items()}
+    assert sorted(by_kind) == ["csv", "json", "svg"], sorted(files)
+    assert all(name.startswith(f"bptt-lab-{PRESET}-") for name in files), sorted(files)
+    assert json.loads(by_kind["json"])  # whole, not cut short
+    assert len(by_kind["csv"].strip().splitlines()) > 60  # a head and the 60 steps
+    assert by_kind["svg"].lstrip().startswith("<svg") and by_kind["svg"].rstrip().endswith("</svg>")
     server.wait_apps(0)
     assert server.stop() == 0, server.output()
