@@ -277,6 +277,10 @@ class BpttLab(App):
         self._restart()
         if message.field is not None:
             self.screen.set_focus(None)  # the keys are the app's again
+        source = getattr(run.model, "source", None)
+        if source is not None and (preset_changed or message.field in ("weights", "weights_prefix", "layer", None)):
+            # Which of the file's keys the lab steps (prefix, layer, head): a weights file's run says it once.
+            message.note = source.sentence() + ("; " + message.note if message.note else "")
         if message.note:
             self.say(message.note)
 

@@ -219,7 +219,17 @@ def resolve(preset_name: str, preset_file: Path | None, given: dict, presets: di
     explicit = {k: (v.value if isinstance(v, Enum) else v) for k, v in given.items() if v is not None}
     if "weights" in explicit:
         explicit["weights"] = str(explicit["weights"])
-    return preset, preset.config.with_overrides(sizes=file_sizes(explicit), **explicit)
+    return preset, preset.config.with_overrides(sizes=_file_sizes(preset.config, explicit), **explicit)
+
+
+def _file_sizes(base: cfg.Config, explicit: dict) -> dict[str, int]:
+    """The sizes the weights file fixes when the command line names the file,
+    its prefix or its layer: each of the three from the command line, else
+    from the preset (a TOML preset's file with --layer 1 is read at layer 1)."""
+    chosen = ("weights", "weights_prefix", "layer")
+    if not any(name in explicit for name in chosen):
+        return {}
+    return file_sizes({name: explicit.get(name, getattr(base, name)) for name in chosen})
 
 
 def build_run(preset_name: str, preset_file: Path | None, given: dict):
@@ -803,7 +813,7 @@ def resolve_training(preset_name: str, preset_file: Path | None, given: dict, tr
         base = preset.config
         if base.text and (settings.task != "text" or settings.window or (settings.text or base.text) != base.text):
             base = without_text(base)  # the preset's sentence gives way to the task's data
-        config = base.with_overrides(sizes=file_sizes(explicit), **explicit)
+        config = base.with_overrides(sizes=_file_sizes(base, explicit), **explicit)
         task = settings.make_task(config)
         configured = task.configure(config)
         task.check_given(explicit, configured)

@@ -150,3 +150,17 @@ def test_pytorch_loads_the_saved_weights_and_steps_the_same_hidden_states(tmp_pa
     m.load_state_dict(load_file(str(path)))  # strict: exactly these keys and shapes
     out = m.rnn(torch.from_numpy(run.inputs))[0].detach().numpy()
     np.testing.assert_allclose(out, run.trace.cell.h[1:], rtol=0, atol=1e-12)
+
+
+def test_a_presets_weights_file_is_read_at_the_layer_the_command_line_picks(tmp_path):
+    # The file is named by the TOML preset; only --layer comes from the command
+    # line: the sizes are read at layer 1 (its input size is layer 0's H).
+    lstm2 = FIXTURES / "lstm2.safetensors"
+    presets = tmp_path / "p.toml"
+    presets.write_text(f'[mine]\ncell = "lstm"\nweights = "{lstm2}"\nmode = "chain"\n', encoding="utf-8")
+    layer0 = json.loads(ok("run", "mine", "--preset-file", str(presets), "--format", "json").stdout)
+    layer1 = json.loads(ok("run", "mine", "--preset-file", str(presets), "--layer", "1", "--format", "json").stdout)
+    with np.load(FIXTURES / "lstm2.npz") as raw:
+        expected = {layer: raw[f"encoder.rnn.weight_ih_l{layer}"].shape[1] for layer in (0, 1)}
+    assert (layer0["config"]["input_size"], layer1["config"]["input_size"]) == (expected[0], expected[1])
+    assert layer1["config"]["layer"] == 1

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import threading
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from textual.widgets import Input, Static
@@ -260,6 +262,18 @@ async def test_changing_the_size_of_a_loaded_weights_file_is_refused_inline(tmp_
         await built(pilot)
         assert app.is_running and app.engine_run is before
         assert "not applied" in str(app.query_one("#form-error", Static).render())
+
+
+async def test_a_weights_file_s_run_says_which_keys_the_lab_steps():
+    # A PyTorch state_dict with a module prefix and two layers (tests/fixtures/weights):
+    # the notification names the detected prefix and the layer, as the CLI does.
+    lstm2 = Path(__file__).resolve().parents[1] / "fixtures" / "weights" / "lstm2.safetensors"
+    config = BUILTIN["lstm-cec"].config.with_overrides(sizes={"hidden": 4, "input_size": 4, "output_size": 2}, weights=str(lstm2), layer=1, steps=20)
+    app = make_app("lstm-cec", config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await built(pilot)
+        said = " ".join(messages(app))
+        assert "prefix 'encoder.rnn.' (detected)" in said and "layer 1 of 2" in said
 
 
 # -- clip modes, presets, the form ------------------------------------------------------
