@@ -164,7 +164,8 @@ class StackedGradients:
 class Step:
     """What backward step k did: the carried gradient's norm before and after a
     clip, the clip factor, whether truncation is cutting, the dW_hh term's norm,
-    dL/dh_s and dL/dc_s in full, and the loss gradient injected at s."""
+    dL/dh_s and dL/dc_s in full, the loss gradient injected at s, and dL/dnet_t
+    on the input side (N, G*H; None when nothing flowed): dL/dx_t = d_ih W_ih."""
 
     k: int
     t: int
@@ -176,6 +177,7 @@ class Step:
     total: np.ndarray
     total_c: np.ndarray | None
     injected: np.ndarray | None
+    d_ih: np.ndarray | None = None
 
 
 class Backward:
@@ -194,7 +196,7 @@ class Backward:
         self.model.check(self.trace.version)
         k = self.k = self.k + 1
         t = self.T - k + 1  # transition t maps h_{t-1} to h_t; this step ends at h_s, s = t - 1
-        contribution = None
+        contribution = d_ih = None
         if len(self.carried.age):  # else truncation has cut every output: nothing flows any more
             d_ih, d_hh = propagate(self.cell, t, self.carried)
             contribution = self.gradients.add(t, d_ih, d_hh, self.trace.inputs[t - 1], self.cell.h[t - 1])
@@ -211,7 +213,7 @@ class Backward:
             if factor is not None:
                 total, total_c = self._total()
                 norm = norm * factor
-        return Step(k, t, norm, before, factor, bool(self.limit) and k > self.limit, contribution, total, total_c, injected)
+        return Step(k, t, norm, before, factor, bool(self.limit) and k > self.limit, contribution, total, total_c, injected, d_ih)
 
     def _total(self) -> tuple[np.ndarray, np.ndarray | None]:
         """dL/dh_s and the carried dL/dc_s (zeros when nothing flows; dc None without a cell state)."""

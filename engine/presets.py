@@ -170,6 +170,13 @@ BUILTIN: dict[str, Preset] = {
             **_SENTENCE,
             truncate=4,
         ),
+        _p(
+            "wig-went",
+            "The wig sentence up to 'went', its one loss on the last step (the prediction of 'went'), truncated at 4 Jacobians",
+            "Press h: ||dL/dx_t||, how much each word can still change the loss that predicts 'went' (T = 9, after 'head'). Truncated at 4 Jacobians it no longer reaches 'man': 0 exactly for 'wore', 'who', 'man' and 'The' (t = 4..1; 'man' at k = 7), 0.38 at 'a' (t = 5). With --truncate 0 it reaches 'man' with 0.17, a fifth of 'head''s 0.89.",
+            **{**_SENTENCE, "text": WIG.rsplit(" ", 1)[0], "loss_on": "last"},
+            truncate=4,
+        ),
         _t(
             "train-explode",
             "A ReLU RNN learning the adding problem (T = 60) by SGD with momentum 0.9, no clipping: a cliff throws it to NaN",

@@ -26,6 +26,7 @@ from .config import Config
 from .data import make_data
 from .diagnostics import JacobianSigma
 from .forward import forward
+from .gradient_map import GradientMap
 from .model import Model
 from .norms import norm as l2
 from .records import ON_READ, STATUSES, ClipEvent, Records
@@ -69,6 +70,8 @@ class Run:
         self._carried = {"bound": 0, "hidden_path": 0}  # records 1..n have the column
         self._jacobian: JacobianSigma | None = None
         self.clip_rule = make_rule(c.clip, c.clip_threshold)
+        # |dL/dh_t| per unit and ||dL/dx_t|| per input step, recorded as the pass steps (the heatmap)
+        self.gradient_map = GradientMap(self.T, self.H, self.N, self.params["weight_ih_l0"])
         self.reset()
 
     # -- the backward pass --------------------------------------------------------
@@ -85,6 +88,7 @@ class Run:
         self._back = Backward(self.model, self.trace, self._accumulated, self.clip_rule)
         with np.errstate(all="ignore"):
             self.start_norm = l2(self.trace.injection[self.T], self.N)
+            self.gradient_map.start(self.trace.injection[self.T])
         self._prev_norm = self.start_norm
         self._param_norm = self._accumulated.norm()
         self.clip_count = 0  # applied clip events so far
@@ -136,6 +140,7 @@ class Run:
             # dL/dc_s in full: the carried path through c_{s+1} plus the path through h_s = o_s tanh(c_s).
             cols["cell_norm"][i] = l2(self.cell.cell_gradient(step.t - 1, step.total, step.total_c), self.N)
         self.records.status[i] = self._status(step.norm, self._param_norm, step.cut)
+        self.gradient_map.record(k, step.total, step.d_ih)
         self.records.count = self.k = k
 
     def _record_clip(self, step: Step) -> None:

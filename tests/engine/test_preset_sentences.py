@@ -27,6 +27,7 @@ from tests.reference import batch_norm, exact_sigmas, readout_grad, rnn_hidden_g
 EXPECTED_PRESETS = {
     "seed-explode", "seed-vanish", "clip-rescue", "step-clip", "tanh-saturation", "sigmoid-quarter",
     "relu-rescue", "irnn", "orthogonal", "lstm-cec", "gru", "indrnn", "wig-sentence", "truncated",
+    "wig-went",
 }  # fmt: skip
 
 CHECKS: dict[str, object] = {}  # preset name -> the test of its sentence
@@ -416,3 +417,28 @@ def test_truncated():
     assert batch_norm(kept + dropped, 1) == pytest.approx(1.34, abs=0.005) == full.records.columns["grad_norm"][-1]
     cosine = float(np.sum(kept * dropped) / (np.linalg.norm(kept) * np.linalg.norm(dropped)))
     assert cosine == pytest.approx(-0.88, abs=0.005)
+
+
+@checks("wig-went")
+def test_wig_went():
+    """||dL/dx_t|| of the one loss (the prediction of 'went') by finite differences of the
+    forward pass; truncated at 4 Jacobians, the inputs t = 5..9 keep exactly the full
+    gradient (every path from the loss at t = 9 to them crosses at most 4) and t = 1..4 get 0."""
+    says("wig-went", "no longer reaches 'man': 0 exactly for 'wore', 'who', 'man' and 'The' (t = 4..1; 'man' at k = 7), 0.38 at 'a' (t = 5)")
+    says("wig-went", "With --truncate 0 it reaches 'man' with 0.17, a fifth of 'head''s 0.89")
+    from tests.input_gradients import input_norms
+
+    run, _ = run_preset("wig-went")
+    words, vocab = WIG.split(), list(run.config.vocabulary)
+    assert run.T == 9 and vocab[run.targets[8, 0]] == "went" and run.config.loss_on == "last"
+    assert [vocab[int(np.argmax(run.inputs[t - 1, 0]))] for t in (1, 2, 3, 4, 5, 9)] == ["The", "man", "who", "wore", "a", "head"]
+    full = input_norms(run)  # t = 9, 8, ..., 1: the untruncated gradient
+    shown = run.gradient_map.input_norms(run.T)
+    np.testing.assert_allclose(shown[:5], full[:5], rtol=1e-6)
+    assert list(shown[5:]) == [0.0] * 4
+    assert round(float(shown[4]), 2) == 0.38  # 'a', t = 5
+    assert words[1] == "man" and run.T - 2 == 7  # x_2 sits in the column of h_2, k = T - 2
+    untruncated, _ = run_preset("wig-went", truncate=0)
+    np.testing.assert_allclose(untruncated.gradient_map.input_norms(run.T), full, rtol=1e-6)
+    assert (round(float(full[7]), 2), round(float(full[0]), 2)) == (0.17, 0.89)  # 'man', 'head'
+    assert 4.5 < full[0] / full[7] < 5.5
