@@ -137,6 +137,7 @@ def report(args, out: dict, checks: dict) -> str:
         f"| per session (growth / {n}): RSS / PSS | {mib((total(loaded, 'rss') - total(idle, 'rss')) / n)} / {mib((total(loaded, 'pss') - total(idle, 'pss')) / n)} |",
         f"| one app: RSS median / max | {mib(statistics.median(loaded['apps_rss_kib']))} / {mib(max(loaded['apps_rss_kib']))} |",
         f"| tab {n + 1} (index page) | HTTP {out['one_more_tab_status']} |",
+        f"| server after closing all: RSS / PSS | {mib(out['after_close']['server_rss_kib'])} / {mib(out['after_close']['server_pss_kib'])} |",
         f"| after closing all: apps left / server exit / leftovers / files written | {out['after_close']['apps']} / {checks['exit_code']} / {checks['leftovers']} / {checks['files_written']} |",
         "",
         f"CPUs {os.cpu_count()}, Python {platform.python_version()}, {platform.platform()}",

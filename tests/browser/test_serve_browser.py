@@ -100,6 +100,7 @@ def chromium(tmp_path):
         "--headless",
         "--no-sandbox",  # as root
         "--disable-gpu",
+        "--disable-dev-shm-usage",  # a container's /dev/shm is often 64 MB: too small for Chromium
         "--disable-quic",
         "--no-first-run",
         "--disable-background-networking",
