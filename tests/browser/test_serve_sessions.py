@@ -15,11 +15,10 @@ import signal
 import urllib.error
 import urllib.request
 
+import aiohttp  # textual-serve's own dependency: here, the websocket client
 import pytest
 
 from .serving import PATIENCE, Served, Tab, async_wait_for, wait_for
-
-aiohttp = pytest.importorskip("aiohttp", reason="aiohttp (installed with textual-serve) is needed to be a websocket client")
 
 PRESET = "irnn"
 DRAWN = "k 0/60"  # irnn's header once the app has drawn: `irnn | k 0/60 | paused ...`
