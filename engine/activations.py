@@ -57,6 +57,12 @@ def sigmoid_pair(x: np.ndarray, out: np.ndarray | None = None, complement: np.nd
     return out, q
 
 
+def gamma(name: str) -> float:
+    """sup |f'| (SPEC section 1): 1/4 for the sigmoid, 1 for tanh, relu,
+    leaky_relu (slope <= 1) and linear."""
+    return 0.25 if name == "sigmoid" else 1.0
+
+
 def _operands(x, out):
     x = np.asarray(x, dtype=np.float64)
     return x, (np.empty_like(x) if out is None else out)

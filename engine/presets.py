@@ -118,7 +118,7 @@ BUILTIN: dict[str, Preset] = {
         _p(
             "sigmoid-quarter",
             "Sigmoid RNN with sigma_max(W) = 2.7, between 1 and 4",
-            "gamma = 1/4, so sigma_max·gamma = 0.671 < 1 guarantees vanishing for every input: the ratio column stays below x0.671 at every step, VANISHED from k = 12, though the spectral radius in the summary bar is 1.68.",
+            "gamma = 1/4, so sigma_max·gamma = 0.671 < 1 guarantees vanishing for every input: the ratio column stays below x0.671 at every step, VANISHED from k = 12, though the spectral radius in the summary bar is 1.68. v: 17 of the 32 eigenvalues lie outside the unit circle, yet every singular value inside the 1/γ = 4 circle.",
             hidden=32, batch=4, steps=60, activation="sigmoid", init="xavier", scale=1.5,
         ),
         _p(

@@ -45,6 +45,7 @@ class Transitions(NamedTuple):
 class Cell:
     name: ClassVar[str]
     gates: ClassVar[tuple[str, ...]]  # the row blocks of weight_ih_l0 / weight_hh_l0, in order
+    gate_activations: ClassVar[tuple[str, ...] | None] = None  # fixed per gate (LSTM, GRU); None: the configured activation
     keep_gate: ClassVar[str | None] = None  # the gate whose bias is forget_bias (LSTM f, GRU z)
     keep_label: ClassVar[str | None] = None  # how the front ends name its mean ("forget f")
     has_cell_state: ClassVar[bool] = False
@@ -87,6 +88,12 @@ class Cell:
         """weight_hh_l0 as its square H x H gate blocks, (G, H, H): what the spectrum is taken of."""
         H = W_hh.shape[1]
         return W_hh.reshape(len(cls.gates), H, H)
+
+    @classmethod
+    def block_activations(cls, activation: str) -> tuple[str, ...]:
+        """The nonlinearity each gate block's pre-activation goes through, in
+        gate order (what bounds that block's own path: gamma of it, SPEC 1)."""
+        return cls.gate_activations or (activation,) * len(cls.gates)
 
     @classmethod
     def recurrent_from(cls, blocks: np.ndarray) -> np.ndarray:

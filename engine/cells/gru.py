@@ -24,6 +24,7 @@ class GRUCell(Cell):
 
     name = "gru"
     gates = ("r", "z", "n")
+    gate_activations = ("sigmoid", "sigmoid", "tanh")  # n: tanh of its own pre-activation, r * (h W_hn^T + b_hn) inside it
     keep_gate, keep_label = "z", "update z"
     floats_per_step = 6
 

@@ -23,6 +23,7 @@ class LSTMCell(Cell):
 
     name = "lstm"
     gates = ("i", "f", "g", "o")
+    gate_activations = ("sigmoid", "sigmoid", "tanh", "sigmoid")
     keep_gate, keep_label = "f", "forget f"
     has_cell_state = True
     floats_per_step = 7

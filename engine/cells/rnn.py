@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..activations import activate_inplace, derivative, has_dead_zone, is_linear
+from ..activations import gamma as activation_gamma
 from .base import SATURATED, Cell, Transitions
 
 
@@ -20,7 +21,7 @@ class RNNCell(Cell):
 
     @classmethod
     def gamma(cls, activation: str) -> float:
-        return 0.25 if activation == "sigmoid" else 1.0
+        return activation_gamma(activation)
 
     @classmethod
     def counts_dead(cls, activation: str, slope: float) -> bool:
