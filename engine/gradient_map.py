@@ -104,16 +104,26 @@ class GradientMap:
         return self.inputs[: max(0, min(upto, self.count - 1))]
 
 
-def binned(values: np.ndarray, bins: int, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """values cut into at most `bins` runs of consecutive entries along `axis`,
-    each the largest of its run (NaN if it holds one); returns them and each
-    run's first index (the runs cover every entry, sizes differing by at most
-    one). Fewer entries than bins: the values as they are."""
-    n = values.shape[axis]
+def bin_starts(n: int, bins: int) -> np.ndarray:
+    """The first index of each of min(n, bins) runs of consecutive entries that
+    cover 0..n-1, their sizes differing by at most one."""
     if n <= bins:
-        return values, np.arange(n)
-    edges = (np.arange(bins) * n) // bins  # strictly increasing since bins < n
-    return np.maximum.reduceat(values, edges, axis=axis), edges
+        return np.arange(n)
+    return (np.arange(bins) * n) // bins  # strictly increasing since bins < n
 
 
-__all__ = ["BUDGET", "GradientMap", "binned", "unit_norms"]
+def binned(values: np.ndarray, bins: int, axis: int = 0, total: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """values cut along `axis` into the runs of bin_starts(total, bins) (total:
+    the entries the whole series will have, default those given; a run past the
+    values given is left out, one cut short keeps what it has), each run the
+    largest of its entries (NaN if it holds one). Returns them and each run's
+    first index. Fewer entries than bins: the values as they are."""
+    n = values.shape[axis]
+    starts = bin_starts(n if total is None else max(total, n), bins)
+    starts = starts[starts < n]
+    if starts.size == n:
+        return values, starts
+    return np.maximum.reduceat(values, starts, axis=axis), starts
+
+
+__all__ = ["BUDGET", "GradientMap", "bin_starts", "binned", "unit_norms"]
