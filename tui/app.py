@@ -64,6 +64,8 @@ ORPHAN_CHECK_SECONDS = 1.0  # served: how soon an app notices its server has gon
 # frames get their turn (a key waits at most this long).
 MAX_SPEED_SLICE = 0.045
 _STATUS_OF = {"VANISHED": VANISHING, "EXPLODED": EXPLODING, "OVERFLOW": OVERFLOW}
+# The app's actions a view's screen (OWNS_KEYS) leaves on: quitting, the palette, a screenshot.
+SHARED_ACTIONS = ("quit", "command_palette", "screenshot")
 
 
 @dataclass(frozen=True)
@@ -662,6 +664,8 @@ class BpttLab(App):
         """In the training view, the per-step view's own settings are not offered."""
         if isinstance(self.screen, TrainingScreen) and action in ("cycle_pause", "toggle_params", "leave_field", "training_view"):
             return False
+        if getattr(self.screen, "OWNS_KEYS", False) and action not in SHARED_ACTIONS:
+            return False  # a view's screen (tui/views): the per-step view's keys would act on what is hidden
         return True
 
     # -- the palette: every action, each clip mode and pause kind, every preset ------

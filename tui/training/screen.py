@@ -170,6 +170,7 @@ class TrainingScreen(Screen):
         Binding("x", "export", "export"),
         Binding("e", "to_end", "end"),
         Binding("r", "reset", "reset"),
+        Binding("v", "app.open_view('spectrum')", "eigenvalues", show=False),
         Binding("left_square_bracket", "checkpoint(-1)", "checkpoint", key_display="[", show=False),
         Binding("right_square_bracket", "checkpoint(1)", "next checkpoint", key_display="]", show=False),
         Binding("G", "clear_ghosts", "clear ghosts", show=False),
@@ -633,6 +634,7 @@ class TrainingScreen(Screen):
         yield SystemCommand("Previous checkpoint", "The cursor to the update before whose parameters were kept ([)", lambda: self.action_checkpoint(-1))
         yield SystemCommand("Next checkpoint", "The cursor to the next update whose parameters were kept (])", lambda: self.action_checkpoint(1))
         yield SystemCommand("Open update", "The backward pass of the update under the cursor, in the per-step view (enter)", self.action_open)
+        yield SystemCommand("Eigenvalues", "W_hh's eigenvalues against the unit circle, update by update, live or at the cursor (v)", lambda: self.app.action_open_view("spectrum"))
         yield SystemCommand("Per-step view", "Back to the per-step view (t)", self.action_steps)
         yield SystemCommand("Train to end", "Train to the end at full speed (e)", self.action_to_end)
         yield SystemCommand("Reset training", "Start the training over: same seed, data and weights (r)", self.action_reset)
