@@ -15,6 +15,7 @@ Everything is computed by engine/spectrum.py; this module only formats it.
 
 
 import json
+import math
 import re
 import sys
 from typing import Annotated, Optional
@@ -182,7 +183,7 @@ def to_json(doc: dict, spectra) -> str:
 
 
 def _cell(x: float) -> str:
-    return repr(float(x)) if x == x and abs(x) != float("inf") else ""
+    return repr(float(x)) if math.isfinite(x) else ""
 
 
 def csv_rows(spectra):
