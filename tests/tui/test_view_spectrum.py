@@ -85,6 +85,7 @@ async def test_in_the_training_view_it_follows_the_training_and_the_cursor():
     app = app_for()
     async with app.run_test(size=(100, 30)) as pilot:
         training_screen = await trained(pilot)
+        assert "Eigenvalues" in [command.title for command in training_screen.commands()]  # the palette's entry
         await take(pilot, training_screen, 3)
         screen = await opened(pilot)
         assert "θ_3" in screen.shown.what and "live" in screen.shown.what
@@ -127,3 +128,22 @@ async def test_at_a_cursor_between_checkpoints_the_parameters_are_replayed():
         W = fresh.model.params["weight_hh_l0"]
         found = np.sort_complex(screen.shown.spectrum.blocks[0].eigenvalues)
         np.testing.assert_allclose(found, np.sort_complex(np.linalg.eigvals(W)), rtol=1e-9, atol=1e-12)
+
+
+async def test_space_trains_from_the_view_and_the_eigenvalues_follow():
+    """space plays the training from the spectrum view; paused, it shows the latest parameters."""
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        training_screen = await trained(pilot)
+        screen = await opened(pilot)
+        assert "θ_0" in screen.shown.what
+        await pilot.press("space")
+        await settle(pilot, lambda: training_screen.count >= 10)
+        await pilot.press("space")
+        await settle(pilot, lambda: not training_screen.playing and f"θ_{training_screen.training.applied}:" in screen.shown.what)
+        n = training_screen.training.applied
+        assert n >= 10
+        fresh = Training(training_screen.training.config, SGD)
+        fresh.advance(n)
+        W = fresh.model.params["weight_hh_l0"]
+        assert screen.shown.spectrum.radius == pytest.approx(max(abs(np.linalg.eigvals(W))), rel=1e-12)
