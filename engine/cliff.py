@@ -23,6 +23,7 @@ the two gradients; the SGD step is torch.optim.SGD's without momentum.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -90,11 +91,11 @@ class Surface:
     def grad_norm(self) -> np.ndarray:
         return np.hypot(self.dE_dw, self.dE_db)
 
-    def wall(self) -> tuple[float, float, float]:
-        """(w, b, |grad|) of the grid point where |grad| is largest: the cliff's wall."""
+    def wall(self) -> tuple[float, float, float, float]:
+        """(w, b, |grad|, E) of the grid point where |grad| is largest: the cliff's wall."""
         norm = self.grad_norm
         i, j = np.unravel_index(int(np.argmax(norm)), norm.shape)
-        return float(self.w[i]), float(self.b[j]), float(norm[i, j])
+        return float(self.w[i]), float(self.b[j]), float(norm[i, j]), float(self.E[i, j])
 
 
 def error_surface(w_range: tuple[float, float], b_range: tuple[float, float], n: int, steps: int = STEPS) -> Surface:
@@ -136,7 +137,7 @@ def fixed_points(w: float, b) -> np.ndarray:
     b = np.atleast_1d(np.asarray(b, dtype=np.float64))
     cuts = [b + min(0.0, w) - 1.0, *(np.full_like(b, c) for c in critical_points(w)), b + max(0.0, w) + 1.0]
     roots = np.full((b.size, 3), np.nan)
-    for k, (lo, hi) in enumerate(zip(cuts, cuts[1:])):
+    for k, (lo, hi) in enumerate(itertools.pairwise(cuts)):
         roots[:, k] = _bisect(w, b, np.minimum(lo, hi), np.maximum(lo, hi))
     return roots
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -197,3 +198,19 @@ def rnn_hidden_gradients(run, losses=None) -> np.ndarray:
         delta = dh[t] * activation_derivative(c.activation, rnn_net(run, t), h[t], c.leaky_slope)
         dh[t - 1] = (delta * W if W.ndim == 1 else delta @ W) + (injected(t - 1) if t > 1 else 0.0)
     return dh
+
+
+# -- SPEC section 9: the one-unit model --------------------------------------------------------
+
+
+def logistic(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def section_9_error(w: float, b: float) -> float:
+    """SPEC 9 as written, in plain Python: x_0 = 0.5, x_t = w sigma(x_{t-1}) + b
+    for t = 1..50, E = (sigma(x_50) - 0.7)^2."""
+    x = 0.5
+    for _ in range(50):
+        x = w * logistic(x) + b
+    return (logistic(x) - 0.7) ** 2

@@ -14,20 +14,12 @@ import pytest
 from engine import cliff
 from engine.config import Config, ConfigError
 from engine.run import Run
+from tests.reference import logistic, section_9_error
 
 SETTING = cliff.CLIFF_DEFAULT
 
 
-def sig(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x))
-
-
-def plain_error(w: float, b: float) -> float:
-    """SPEC 9 as written: x_0 = 0.5, x_t = w sigma(x_{t-1}) + b for t = 1..50, E = (sigma(x_50) - 0.7)^2."""
-    x = 0.5
-    for _ in range(50):
-        x = w * sig(x) + b
-    return (sig(x) - 0.7) ** 2
+sig, plain_error = logistic, section_9_error
 
 
 def central(w: float, b: float, h: float) -> tuple[float, float]:
