@@ -73,6 +73,16 @@ class Session(AppService):
         self._stdin = self._process.stdin
         return self._process
 
+    async def run(self) -> None:
+        """Relay the app's output until it ends, then close the tab's websocket:
+        an app that quits says so itself, but one that dies (a crash, SIGKILL)
+        cannot, and its tab would hang on, frozen, holding a place."""
+        await super().run()
+        try:
+            await self.remote_close()
+        except Exception:  # the browser has gone already
+            pass
+
     @property
     def pid(self) -> int | None:
         return None if self._process is None else self._process.pid
@@ -94,7 +104,9 @@ class Session(AppService):
             return
         for sig, grace in ((signal.SIGTERM, TERM_GRACE), (signal.SIGKILL, None)):
             try:
-                process.send_signal(sig)
+                # os.kill, not process.send_signal: that polls the child first and
+                # can reap it behind asyncio's watcher ("Unknown child process pid").
+                os.kill(process.pid, sig)
             except ProcessLookupError:
                 break
             try:

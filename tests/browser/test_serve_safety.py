@@ -25,7 +25,6 @@ from tests.processes import as_a_shell_would
 
 from .serving import SCRIPT, Served, Tab, free_port, wait_for
 
-aiohttp = pytest.importorskip("aiohttp", reason="aiohttp (installed with textual-serve) is needed to be a websocket client")
 
 WEB_ENV = {"TEXTUAL_DRIVER": "textual.drivers.web_driver:WebDriver", "COLUMNS": "100", "ROWS": "30"}
 

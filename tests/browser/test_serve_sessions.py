@@ -191,12 +191,6 @@ def test_an_app_killed_with_sigkill_is_reaped_and_the_server_goes_on(serve):
     assert server.stop() == 0, server.output()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="serve bug: when a tab's app dies, the server keeps that tab's websocket open "
-    "(the page stays frozen, never shows 'Session ended') and the session keeps its place "
-    "under --max-sessions until the browser closes the tab",
-)
 def test_the_tab_of_a_killed_app_is_told_and_its_place_freed(serve):
     server = serve(max_sessions=1)
 
