@@ -177,6 +177,12 @@ BUILTIN: dict[str, Preset] = {
             **{**_SENTENCE, "text": WIG.rsplit(" ", 1)[0], "loss_on": "last"},
             truncate=4,
         ),
+        _p(
+            "phase-diagram",
+            "A tanh RNN at H = 64, T = 200 (xavier W x scale): the default of bptt-lab sweep, scale 0.25-2.5 against tanh, relu and sigmoid",
+            "bptt-lab sweep --plot: for tanh, sigma_max·gamma < 1 guarantees vanishing only below scale 0.53 (|) and the radius passes 1 at 0.98 (o), yet the growth stays below x1 a step up to scale 1.9: it vanishes anyway (saturation). relu explodes from 1.47; sigmoid (gamma 1/4) vanishes at every scale to 2.5, guaranteed below 2.12 only. Here, at scale 1: x0.64 a step.",
+            hidden=64, batch=4, steps=200, init="xavier",
+        ),
         _t(
             "train-explode",
             "A ReLU RNN learning the adding problem (T = 60) by SGD with momentum 0.9, no clipping: a cliff throws it to NaN",

@@ -27,7 +27,7 @@ from tests.reference import batch_norm, exact_sigmas, readout_grad, rnn_hidden_g
 EXPECTED_PRESETS = {
     "seed-explode", "seed-vanish", "clip-rescue", "step-clip", "tanh-saturation", "sigmoid-quarter",
     "relu-rescue", "irnn", "orthogonal", "lstm-cec", "gru", "indrnn", "wig-sentence", "truncated",
-    "wig-went",
+    "wig-went", "phase-diagram",
 }  # fmt: skip
 
 CHECKS: dict[str, object] = {}  # preset name -> the test of its sentence
@@ -442,3 +442,28 @@ def test_wig_went():
     np.testing.assert_allclose(untruncated.gradient_map.input_norms(run.T), full, rtol=1e-6)
     assert (round(float(full[7]), 2), round(float(full[0]), 2)) == (0.17, 0.89)  # 'man', 'head'
     assert 4.5 < full[0] / full[7] < 5.5
+
+
+@checks("phase-diagram")
+def test_phase_diagram():
+    """The sweep's default grid (scale against tanh, relu, sigmoid): the lines from
+    numpy's SVD and eigenvalues of the scale-1 W_hh (every cell's W_hh is it times
+    the scale), the growth per step from SPEC 1's recurrence at single cells."""
+    says("phase-diagram", "sigma_max·gamma < 1 guarantees vanishing only below scale 0.53", "the radius passes 1 at 0.98")
+    says("phase-diagram", "the growth stays below x1 a step up to scale 1.9", "relu explodes from 1.47")
+    says("phase-diagram", "sigmoid (gamma 1/4) vanishes at every scale to 2.5, guaranteed below 2.12 only", "scale 1: x0.64 a step")
+
+    def growth(activation: str, scale: float) -> float:
+        run, _ = run_preset("phase-diagram", activation=activation, scale=scale)
+        return geometric_mean_ratio(reference_norms(run))
+
+    run, _ = run_preset("phase-diagram")
+    assert (run.config.activation, run.H, run.T, run.config.scale) == ("tanh", 64, 200, 1.0)
+    W1 = run.params["weight_hh_l0"]
+    sigma, rho = np.linalg.svd(W1, compute_uv=False)[0], np.max(np.abs(np.linalg.eigvals(W1)))
+    assert round(1 / sigma, 2) == 0.53 and round(1 / rho, 2) == 0.98 and round(4 / sigma, 2) == 2.12
+    assert all(growth("tanh", s) < 1 for s in np.arange(0.55, 1.86, 0.1))  # vanishing anyway, where nothing guarantees it
+    assert growth("tanh", 1.88) < 1 < growth("tanh", 1.95)
+    assert growth("relu", 1.44) < 1 < growth("relu", 1.50)
+    assert all(growth("sigmoid", s) < 1 for s in (0.25, 1.0, 2.12, 2.5))
+    assert round(growth("tanh", 1.0), 2) == 0.64
