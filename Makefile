@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install browser demo test bench bench-serve clean
+.PHONY: install browser demo test bench bench-serve bench-sweep clean
 
 install: $(STAMP)
 
@@ -57,6 +57,12 @@ $(BENCH_STAMP): pyproject.toml $(STAMP)
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/run_benchmarks.py $(BENCH_ARGS)
 	$(BIN)/python bench/serve_load.py
+	$(BIN)/python bench/sweep.py
+
+# A 40 x 40 bptt-lab sweep (H=64, T=200) with one worker process and with two:
+# wall time and speed-up (about 30 s; needs no torch).
+bench-sweep: install
+	$(BIN)/python bench/sweep.py
 
 # `bptt-lab serve` with 10 tabs at once on 127.0.0.1 (about 10 s; needs no
 # torch, so only the test install): time to first frame, memory per session,
