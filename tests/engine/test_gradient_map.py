@@ -133,3 +133,12 @@ def test_binned_along_units_and_nan():
     assert list(first) == [0, 2, 4]
     np.testing.assert_array_equal(out[0], [1.0, 3.0, 5.0])
     assert out[1, 0] == 7.0 and math.isnan(out[1, 2])
+
+
+def test_binned_part_of_a_series_uses_the_whole_series_bins():
+    """A run part way: the bins are those of all T + 1 steps; the last one holds what is computed so far."""
+    values = np.array([1.0, 5.0, 2.0, 9.0, 3.0])  # 5 of 10 entries
+    out, first = binned(values, 4, total=10)  # bins of the whole: 0-1, 2-4, 5-6, 7-9
+    assert list(first) == [0, 2] and list(out) == [5.0, 9.0]
+    out, first = binned(values[:3], 4, total=10)
+    assert list(first) == [0, 2] and list(out) == [5.0, 2.0]

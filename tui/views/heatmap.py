@@ -111,7 +111,8 @@ def to_dict(run, preset: str) -> dict:
 
     m = run.gradient_map
     units, _ = m.columns(run.T)
-    colnorm = (units**2).sum(axis=1) ** 0.5
+    from engine.norms import norm as l2
+
     j = int(units.argmax()) if units.size and (units == units).all() else None
     doc = {
         "schema": SCHEMA,
@@ -124,7 +125,7 @@ def to_dict(run, preset: str) -> dict:
         "stride": m.stride,
         "summary": {
             "start_norm": run.start_norm,
-            "final_norm": float(colnorm[-1]),
+            "final_norm": l2(units[-1]) if m.stride == 1 else None,
             "largest": None if j is None else {"k": int(j // run.H) * m.stride, "unit": int(j % run.H) + 1, "value": float(units.flat[j])},
             "zero_inputs": [d["t"] for d in _inputs(run) if d["norm"] == 0.0],
         },
@@ -151,13 +152,15 @@ def to_csv(run) -> str:
     return buf.getvalue()
 
 
-def _table_row(k, t, word, norm, u) -> str:
+def _table_row(k, t, word, norm, u, stride: int) -> str:
+    from engine.norms import norm as l2
+
     from ..format import num
 
     finite = u[u == u]
     top = "not finite" if finite.size < u.size else f"{num(float(u.max()))} (unit {int(u.argmax()) + 1})" if u.max() > 0 else "0"
     low = num(float(u.min())) if finite.size == u.size else "-"
-    return f"{k:>7} {t:>7} {(word or '')[:10]:<10} {num(float((u**2).sum() ** 0.5)):>10} {low:>10} {top:>20} {num(norm):>10}"
+    return f"{k:>7} {t:>7} {(word or '')[:10]:<10} {num(l2(u)) if stride == 1 else '-':>10} {low:>10} {top:>20} {num(norm):>10}"
 
 
 def to_table(run, preset: str) -> str:
@@ -167,7 +170,7 @@ def to_table(run, preset: str) -> str:
         f"{preset}: |dL/dh_t| per unit ({VALUE}), H = {run.H}, T = {run.T}" + (f", {m.stride} steps a row (each unit's largest)" if m.stride > 1 else ""),
         f"{'k':>7} {'t':>7} {'word':<10} {'|dL/dh|':>10} {'min unit':>10} {'max unit':>20} {'||dL/dx_t||':>10}",
     ]
-    body = [_table_row(k, t, word, norm, u) for k, _, t, word, norm, u in rows(run)]
+    body = [_table_row(k, t, word, norm, u, m.stride) for k, _, t, word, norm, u in rows(run)]
     if len(body) > TABLE_ROWS:
         half = TABLE_ROWS // 2
         body = body[:half] + [f"... {len(body) - TABLE_ROWS:,} rows not shown; every row: --format csv"] + body[-half:]

@@ -169,16 +169,17 @@ def picture(gmap, shown: int, width: int, height: int, words: list[str] | None =
     total, stride, H = gmap.units.shape[0], gmap.stride, gmap.H
     text_rows = 2 if words else 1  # the words, and the numbers when they fit; else the k of each input
     g = grid(total, H, width, height - 3 - text_rows, stride)
-    scale = Scale.over(units, dx)
     cols, _ = binned(units, len(g.starts), axis=0, total=total)  # (screen columns so far, H)
     cols, _ = binned(cols, len(g.unit_starts), axis=1)
+    strip = _strip_values(g, dx, stride)
+    scale = Scale.over(cols, strip)  # what is on screen
     levels = scale.levels(_padded(cols, len(g.starts)))
     lines = [scale.legend()]
     for label, row in zip(_unit_labels(g, H), levels.T):
         for i in range(g.rows_per):
             lines.append(_label(label if i == 0 else "") + _cells(row, g.cell))
     lines.append(_k_axis(g, stride))
-    lines.extend(_strip(g, scale, dx, gmap.T, stride, words))
+    lines.extend(_strip(g, scale, strip, dx, gmap.T, stride, words))
     return lines
 
 
@@ -187,12 +188,16 @@ def _padded(values: np.ndarray, n: int) -> np.ndarray:
     return np.concatenate([values, np.full((n - values.shape[0], *values.shape[1:]), -1.0)])
 
 
-def _strip(g: Grid, scale: Scale, dx: np.ndarray, T: int, stride: int, words: list[str] | None) -> list[Text]:
-    """||dL/dx_t|| / N under the columns of h_t (dx[k] is x_{T-k}; k = T, h_0, has no input),
-    the largest of each screen column's steps; the words (and numbers) of a text run under it."""
+def _strip_values(g: Grid, dx: np.ndarray, stride: int) -> np.ndarray:
+    """||dL/dx_t|| / N per screen column computed so far (dx[k] is x_{T-k}, under h_{T-k}),
+    the largest of the column's steps."""
     k_starts = g.starts * stride
     have = k_starts[k_starts < dx.size]
-    per = np.maximum.reduceat(dx, have) if have.size else np.empty(0)
+    return np.maximum.reduceat(dx, have) if have.size else np.empty(0)
+
+
+def _strip(g: Grid, scale: Scale, per: np.ndarray, dx: np.ndarray, T: int, stride: int, words: list[str] | None) -> list[Text]:
+    """The strip under the map (k = T, h_0, has no input); the words (and numbers) of a text run under it."""
     out = [_label("dL/dx") + _cells(scale.levels(_padded(per, len(g.starts))), g.cell)]
     exact = stride == 1 and len(g.starts) == T + 1  # one screen column per step
     if words and exact and g.cell >= 3:

@@ -9,13 +9,15 @@ the line under it gives the numbers of the record on show.
 
 from __future__ import annotations
 
-import math
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.strip import Strip
+from textual.widget import Widget
 from textual.widgets import Footer, Static
+
+from engine.norms import norm as l2
 
 from ..format import num
 from ..panes.steplog import word_at, words_of
@@ -53,6 +55,29 @@ class HeatmapHelp(HelpScreen):
         return [(p.name, [("shows", p.description), ("look for", p.look_for)]), ("The heatmap", marks())]
 
 
+class Canvas(Widget):
+    """Lines of Rich Text drawn as they are, through the line API (no wrapping or
+    layout of the text: a frame of 40 lines of cells costs the strips, not a Static's layout)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.lines: list[Text] = []
+        self._strips: list[Strip] = []
+
+    def show(self, lines: list[Text]) -> None:
+        console = self.app.console
+        self.lines = lines
+        self._strips = [Strip(list(line.render(console))) for line in lines]
+        self.refresh()
+
+    def text(self) -> str:
+        return "\n".join(line.plain for line in self.lines)
+
+    def render_line(self, y: int) -> Strip:
+        strip = self._strips[y] if y < len(self._strips) else Strip.blank(0)
+        return strip.crop_extend(0, self.size.width, self.rich_style).apply_style(self.rich_style)
+
+
 class HeatmapScreen(Screen):
     CSS_PATH = "heatmap.tcss"
     BINDINGS = [
@@ -67,7 +92,7 @@ class HeatmapScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Static(id="hm-title", markup=False)
-        yield Static(id="hm-picture", markup=False)
+        yield Canvas(id="hm-picture")
         yield Static(id="hm-numbers", markup=False)
         yield Footer(compact=True, show_command_palette=False)
 
@@ -88,7 +113,7 @@ class HeatmapScreen(Screen):
 
     def redraw(self) -> None:
         """Draw records 0..shown when they or the size changed (cheap otherwise)."""
-        app, box = self.app, self.query_one("#hm-picture", Static)
+        app, box = self.app, self.query_one("#hm-picture", Canvas)
         run = app.engine_run
         key = (id(run), run.k if run else None, app.shown, box.size)
         if key == self._drawn or not box.size.width:
@@ -99,7 +124,7 @@ class HeatmapScreen(Screen):
             return
         words = words_of(run.config)
         self.query_one("#hm-title", Static).update(self.title_text(run, app))
-        box.update(Text("\n").join(pic.picture(run.gradient_map, app.shown, box.size.width, box.size.height, words)))
+        box.show(pic.picture(run.gradient_map, app.shown, box.size.width, box.size.height, words))
         self.query_one("#hm-numbers", Static).update(numbers(run, app.shown, words))
 
     @staticmethod
@@ -117,7 +142,7 @@ def numbers(run, shown: int, words: list[str] | None) -> str:
     if m.stride > 1 or not units.shape[0]:
         return ""
     u, t = units[-1], run.T - shown
-    norm = math.sqrt(float((u**2).sum()))
+    norm = l2(u)  # the units' own norm: the log's |dL/dh|, without underflow
     line = f"k = {shown}, t = {t}: |dL/dh| {num(norm)}, " + (
         f"units {num(float(u.min()))} to {num(float(u.max()))} (largest: unit {int(u.argmax()) + 1})" if u.max() > 0 else "exactly 0: nothing arrives"
     )
