@@ -256,4 +256,6 @@ def plot_text(sweep, width: int | None = None) -> str:
 
 
 def screen(app):
-    return None  # the dashboard's sweep screen: being built
+    from .sweep_screen import SweepScreen
+
+    return SweepScreen()

@@ -28,13 +28,13 @@ MAX_CELL_WIDTH = 3
 
 def color_max(sweep: Sweep) -> float:
     """The colour scale's end: the largest |log10 growth| of a finite cell,
-    rounded up to 1, 2 or 5 times a power of ten (at least 0.01)."""
+    rounded up to 1, 1.5, 2, 3 or 5 times a power of ten (at least 0.01)."""
     finite = [abs(c["log10_growth"]) for row in sweep.cells for c in row if math.isfinite(c["log10_growth"])]
     top = max(finite, default=0.0)
     if top <= 0.01:
         return 0.01
     power = 10.0 ** math.floor(math.log10(top))
-    return next(m * power for m in (1, 2, 5, 10) if m * power >= top * (1 - 1e-12))
+    return next(m * power for m in (1, 1.5, 2, 3, 5, 10) if m * power >= top * (1 - 1e-12))
 
 
 def level(g: float, gmax: float) -> int | None:
@@ -143,11 +143,13 @@ def scale_line(sweep: Sweep, color: bool) -> Text:
     line = Text(f"log10 growth/step  -{gmax:g} ")
     for g in steps:
         line.append(*_cell(g, gmax, 2, color, None, False))
-    line.append(f" +{gmax:g}   (x{10 ** -gmax:.3g} .. x1 .. x{10 ** gmax:.3g} per step)")
+    line.append(f" +{gmax:g}  (x{10 ** -gmax:.3g}..x1..x{10 ** gmax:.3g} a step)")
     return line
 
 
-def legend() -> str:
+def legend(short: bool = False) -> str:
+    if short:
+        return f"{MARK_SIGMA} σmax·γ = 1 (< 1: vanishing guaranteed)  {MARK_RADIUS} radius = 1  {MARK_BOTH} both"
     return (
         f"{MARK_SIGMA} sigma_max*gamma = 1 (where it is < 1, vanishing is guaranteed)   "
         f"{MARK_RADIUS} spectral radius = 1   {MARK_BOTH} both"
