@@ -24,9 +24,9 @@ pytestmark = pytest.mark.asyncio
 X, Y = "scale=0.25:2.5:20", "activation=tanh,relu,sigmoid"
 
 
-def make_sweep(folder, name: str = "sweep.json") -> dict:
+def make_sweep(folder, name: str = "sweep.json", x: str = X, y: str = Y) -> dict:
     """A small sweep of the phase-diagram preset (H=16, T=50), computed with the engine and saved as the CLI saves it."""
-    grid = Grid.build(BUILTIN["phase-diagram"].config, parse_axis(X), parse_axis(Y), {"hidden": 16, "steps": 50})
+    grid = Grid.build(BUILTIN["phase-diagram"].config, parse_axis(x), parse_axis(y), {"hidden": 16, "steps": 50})
     sweep = Sweep(grid.base, grid.x, grid.y, [[measure(c) for c in row] for row in grid.configs], preset="phase-diagram")
     doc = sweep.to_dict()
     (folder / name).write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n")
@@ -92,6 +92,21 @@ async def test_the_cursor_shows_each_cells_settings_and_numbers(in_a_folder):
         assert screen.cursor == (1, 19)
         await pilot.press("escape")
         assert not isinstance(app.screen, SweepScreen)
+
+
+async def test_a_grid_taller_than_the_screen_scrolls_to_the_cursor(in_a_folder):
+    make_sweep(in_a_folder, x="scale=0.5:2:4", y="input_scale=0.1:3:30")
+    app = make_app("seed-explode")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await opened(pilot)
+        scroll = screen.query_one("#sweep-scroll")
+        assert scroll.size.height < 31  # the grid's 31 lines do not fit: the axis and the cell's numbers stay on screen
+        assert screen.query_one("#sweep-cell").region.bottom <= 24 - 2
+        for _ in range(25):
+            await pilot.press("down")
+        await pilot.pause()
+        assert screen.cursor == (25, 0) and "input_scale = 2.6" in text(screen, "sweep-cell")
+        assert scroll.scroll_y <= 26 < scroll.scroll_y + scroll.size.height  # the cursor's line (26: the axis name is line 0) is in view
 
 
 @pytest.mark.parametrize(

@@ -32,6 +32,7 @@ from .sweep import title
 MAX_BYTES = 64 * 2**20
 HEAD_BYTES = 200  # a sweep JSON names its schema within its first bytes
 MIN_WIDTH = 60
+AROUND_GRID = 11  # lines of the screen that are not the grid
 
 
 def newest_sweep(folder: Path) -> Path | None:
@@ -124,6 +125,7 @@ SWEEP_KEYS = [
 class SweepScreen(Screen):
     CSS_PATH = "sweep.tcss"
     OWNS_KEYS = True  # the app's per-step keys are off here (tui/app.py check_action)
+    AUTO_FOCUS = None  # the keys move the cursor; o focuses the path field
     BINDINGS = [
         Binding("escape,d", "back", "back", key_display="esc"),
         Binding("question_mark", "help", "help", key_display="?"),
@@ -145,7 +147,7 @@ class SweepScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Static(id="sweep-head", markup=False)
-        with VerticalScroll(id="sweep-scroll"):
+        with VerticalScroll(id="sweep-scroll", can_focus=False):  # the arrows move the cursor, not the scroll
             yield Static(id="sweep-grid")
         yield Static(id="sweep-axis")
         yield Static(id="sweep-cell", markup=False)
@@ -162,6 +164,9 @@ class SweepScreen(Screen):
             self.query_one("#sweep-path", Input).value = shown
             self.open(found, shown)
         self.redraw()
+
+    def on_screen_resume(self) -> None:
+        self.call_after_refresh(self.set_focus, None)  # nothing focused: the keys are the cursor's
 
     def on_resize(self) -> None:
         self.redraw()
@@ -197,7 +202,15 @@ class SweepScreen(Screen):
         j = min(max(self.cursor[1] + dj, 0), len(self.sweep.x.values) - 1)
         self.cursor = (i, j)
         self.redraw()
-        self.query_one("#sweep-scroll", VerticalScroll).scroll_to(y=max(0, i + 1 - 3), animate=False)
+        self._keep_in_view(i + 1)  # line 0 is the axis's name
+
+    def _keep_in_view(self, line: int) -> None:
+        scroll = self.query_one("#sweep-scroll", VerticalScroll)
+        top, shown = round(scroll.scroll_y), scroll.size.height
+        if line < top:
+            scroll.scroll_to(y=line, animate=False)
+        elif shown and line >= top + shown:
+            scroll.scroll_to(y=line - shown + 1, animate=False)
 
     def action_back(self) -> None:
         self.app.pop_screen()
@@ -218,6 +231,8 @@ class SweepScreen(Screen):
             cell.update(self.note)
             return
         width = max(MIN_WIDTH, self.size.width - 2)
+        # The grid scrolls in what the lines under it leave (the head, axis, scale, legend, cell, path and footer).
+        self.query_one("#sweep-scroll").styles.max_height = max(3, self.size.height - AROUND_GRID)
         color = "NO_COLOR" not in os.environ
         s = self.sweep
         head.update(printable(f"{self.path.name}: " + title(s), 400))
