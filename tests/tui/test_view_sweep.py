@@ -59,8 +59,10 @@ async def test_d_opens_the_newest_sweep_with_its_lines_where_numpy_puts_them(in_
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await opened(pilot)
         assert screen.path.name == "sweep.json" and "sweep.json" in text(screen, "sweep-head")
-        grid = text(screen, "sweep-grid").splitlines()
-        assert [line.split()[0] for line in grid[1:]] == ["tanh", "relu", "sigmoid"]
+        lines = text(screen, "sweep-grid").splitlines()
+        labelled = [line for line in lines[1:] if line[: len("activation")].strip()]  # a row is up to 3 lines tall, labelled once
+        assert [line.split()[0] for line in labelled] == ["tanh", "relu", "sigmoid"] and len(lines) == 1 + 3 * 3
+        grid = [lines[0], *labelled]
         # The lines: sigma_max and the radius of the scale-1 W_hh (every cell's is it times the scale).
         W1 = Run(BUILTIN["phase-diagram"].config.with_overrides(hidden=16, steps=50)).params["weight_hh_l0"]
         sigma, rho = np.linalg.svd(W1, compute_uv=False)[0], np.max(np.abs(np.linalg.eigvals(W1)))

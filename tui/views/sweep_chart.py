@@ -98,16 +98,18 @@ def label_width(sweep: Sweep) -> int:
     return max(len(sweep.y.field), *(len(sweep.y.label(i)) for i in range(len(sweep.y.values))))
 
 
-def grid_lines(sweep: Sweep, width: int, color: bool, cursor: tuple[int, int] | None = None) -> list[Text]:
-    """One line per y value, top to bottom in the axis's order: its label, then the cells."""
+def grid_lines(sweep: Sweep, width: int, color: bool, cursor: tuple[int, int] | None = None, row_height: int = 1) -> list[Text]:
+    """`row_height` lines per y value, top to bottom in the axis's order: its
+    label (on the middle line), then the cells; the first line names the axis."""
     gmax, w, lw = color_max(sweep), cell_width(sweep, width), label_width(sweep)
     marked = marks(sweep)
     lines = [Text(sweep.y.field.rjust(lw), style="bold")]
     for i, row in enumerate(sweep.cells):
-        line = Text(sweep.y.label(i).rjust(lw) + " ")
-        for j, cell in enumerate(row):
-            line.append(*_cell(cell["log10_growth"], gmax, w, color, marked.get((i, j)), cursor == (i, j)))
-        lines.append(line)
+        for k in range(row_height):
+            line = Text((sweep.y.label(i) if k == row_height // 2 else "").rjust(lw) + " ")
+            for j, cell in enumerate(row):
+                line.append(*_cell(cell["log10_growth"], gmax, w, color, marked.get((i, j)), cursor == (i, j)))
+            lines.append(line)
     return lines
 
 

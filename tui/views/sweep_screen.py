@@ -202,15 +202,25 @@ class SweepScreen(Screen):
         j = min(max(self.cursor[1] + dj, 0), len(self.sweep.x.values) - 1)
         self.cursor = (i, j)
         self.redraw()
-        self._keep_in_view(i + 1)  # line 0 is the axis's name
+        h = self._row_height()
+        self._keep_in_view(1 + i * h, 1 + (i + 1) * h - 1)  # line 0 is the axis's name
 
-    def _keep_in_view(self, line: int) -> None:
+    def _keep_in_view(self, first: int, last: int) -> None:
         scroll = self.query_one("#sweep-scroll", VerticalScroll)
         top, shown = round(scroll.scroll_y), scroll.size.height
-        if line < top:
-            scroll.scroll_to(y=line, animate=False)
-        elif shown and line >= top + shown:
-            scroll.scroll_to(y=line - shown + 1, animate=False)
+        if first < top:
+            scroll.scroll_to(y=first, animate=False)
+        elif shown and last >= top + shown:
+            scroll.scroll_to(y=last - shown + 1, animate=False)
+
+    def _room(self) -> int:
+        """Lines the grid may take: what the lines around it leave."""
+        return max(3, self.size.height - AROUND_GRID)
+
+    def _row_height(self) -> int:
+        """Lines per row: up to 3 while all rows fit, so a few rows still make a picture."""
+        rows = len(self.sweep.y.values) if self.sweep is not None else 1
+        return max(1, min(3, (self._room() - 1) // rows))
 
     def action_back(self) -> None:
         self.app.pop_screen()
@@ -232,11 +242,11 @@ class SweepScreen(Screen):
             return
         width = max(MIN_WIDTH, self.size.width - 2)
         # The grid scrolls in what the lines under it leave (the head, axis, scale, legend, cell, path and footer).
-        self.query_one("#sweep-scroll").styles.max_height = max(3, self.size.height - AROUND_GRID)
+        self.query_one("#sweep-scroll").styles.max_height = self._room()
         color = "NO_COLOR" not in os.environ
         s = self.sweep
         head.update(printable(f"{self.path.name}: " + title(s), 400))
-        grid.update(Text("\n").join(sweep_chart.grid_lines(s, width, color, self.cursor)))
+        grid.update(Text("\n").join(sweep_chart.grid_lines(s, width, color, self.cursor, self._row_height())))
         below = Text("\n".join(sweep_chart.x_axis_lines(s, width)) + "\n")
         below.append_text(sweep_chart.scale_line(s, color))
         below.append("\n" + sweep_chart.legend(short=self.size.width < 100))
