@@ -249,7 +249,9 @@ def plot_text(sweep, width: int | None = None) -> str:
 
     color = _color()
     width = width or (min(os.get_terminal_size().columns, 160) if sys.stdout.isatty() else 100)
-    console = Console(width=max(width, 60), color_system="auto" if color else None, no_color=not color, highlight=False, markup=False, soft_wrap=True, force_terminal=color)
+    # 16 colours cannot draw a diverging scale: at least 256 (what the terminal says, if it says truecolor)
+    system = "truecolor" if color and Console(force_terminal=True).color_system == "truecolor" else "256"
+    console = Console(width=max(width, 60), color_system=system if color else None, no_color=not color, highlight=False, markup=False, soft_wrap=True, force_terminal=color)
     with console.capture() as captured:
         console.print(sweep_chart.chart(sweep, title(sweep), width, color))
     return "\n".join(line.rstrip() for line in captured.get().splitlines())

@@ -160,7 +160,8 @@ def legend(short: bool = False) -> str:
 
 def chart(sweep: Sweep, title: str, width: int, color: bool) -> Text:
     """The whole picture for stdout: title, grid, x axis, colour scale, legend."""
-    out = Text(title + "\n", style="bold")
+    out = Text()
+    out.append(title + "\n", style="bold")
     for line in grid_lines(sweep, width, color):
         out.append_text(line)
         out.append("\n")
