@@ -944,6 +944,7 @@ def tui_command(
     export_dir: Annotated[
         Optional[Path], typer.Option("--export-dir", help="Folder for exports (x) and screenshots (s); default the current folder.", metavar="DIR", rich_help_panel=_R)
     ] = None,
+    sweep: Annotated[Optional[Path], typer.Option("--sweep", help="Open on this saved sweep (bptt-lab sweep -f json -o FILE) in the phase-diagram view (d).", metavar="FILE.json", rich_help_panel=_R)] = None,
     given: dict | None = None,
 ) -> None:
     """Open the dashboard on a preset (bptt-lab alone opens the default one)."""
@@ -953,7 +954,12 @@ def tui_command(
         raise UsageError(f"--export-dir: '{printable(str(folder))}' is not a folder")
     if not os.access(folder, os.W_OK):
         raise UsageError(f"--export-dir: '{printable(str(folder))}' is not writable")
-    launch(preset, preset_file, given or {}, speed=speed, pause_at=kind, export_dir=folder)
+    opened = None
+    if sweep is not None:
+        from .views.sweep_screen import checked_sweep
+
+        opened = checked_sweep(sweep)  # a file that is not a sweep: one line, exit 2, before the dashboard starts
+    launch(preset, preset_file, given or {}, speed=speed, pause_at=kind, export_dir=folder, sweep=opened)
 
 
 def _presenter_controls(speed: int, pause_at: str | None) -> str | None:
@@ -974,8 +980,9 @@ def _has_terminal() -> bool:
     return under_web_driver() or (sys.stdout.isatty() and sys.stdin.isatty())
 
 
-def launch(preset_name: str, preset_file: Path | None, given: dict, **controls) -> None:
-    """Validate like `run`, then start the Textual app (imported only here)."""
+def launch(preset_name: str, preset_file: Path | None, given: dict, sweep=None, **controls) -> None:
+    """Validate like `run`, then start the Textual app (imported only here);
+    `sweep`: (path, Sweep) to open in the phase-diagram view at once."""
     if not _has_terminal():
         raise UsageError("the dashboard needs a terminal (stdin and stdout are not both one); for headless output use: bptt-lab run PRESET")
     try:
@@ -986,6 +993,10 @@ def launch(preset_name: str, preset_file: Path | None, given: dict, **controls) 
         app = make_app(preset.name, config, presets=presets, **controls)
     except ConfigError as exc:
         raise UsageError(config_error_text(exc)) from None
+    if sweep is not None:
+        from .views.sweep_screen import open_at_start
+
+        open_at_start(app, *sweep)
     app.run()
     if app.return_code:
         raise typer.Exit(app.return_code)

@@ -122,3 +122,20 @@ def test_a_stop_mid_sweep_leaves_no_worker_and_no_file(tmp_path, sig, code):
             break
         time.sleep(0.01)
     assert group_members(proc.pid) == []
+
+
+def test_tui_sweep_takes_a_saved_sweep_and_refuses_anything_else(tmp_path, monkeypatch):
+    """The dashboard is not started here (tui.cli.launch is replaced): what it would get is checked."""
+    import tui.cli
+
+    launched = {}
+    monkeypatch.setattr(tui.cli, "launch", lambda *args, **kw: launched.update(kw))
+    good, bad = tmp_path / "s.json", tmp_path / "bad.json"
+    ok(*SMALL, "--format", "json", "--output", str(good))
+    bad.write_text('{"schema": "bptt-lab.run/1"}')
+    ok("tui", "--sweep", str(good))
+    path, sweep = launched["sweep"]
+    assert path == good and sweep.x.field == "scale" and sweep.y.values == (1, 2, 3)
+    for target, words in ((bad, "not a bptt-lab sweep"), (tmp_path / "none.json", "No such file")):
+        result = invoke("tui", "--sweep", str(target))
+        assert result.exit_code == 2 and result.stderr.startswith("bptt-lab: error: --sweep") and words in result.stderr, result.output

@@ -155,3 +155,20 @@ async def test_too_small_says_so(in_a_folder):
     async with app.run_test(size=(50, 12)) as pilot:
         screen = await opened(pilot)
         assert screen.query_one("#sweep-too-small").display and not screen.query_one("#sweep-scroll").display
+
+
+async def test_tui_sweep_file_opens_the_dashboard_on_it(in_a_folder):
+    """bptt-lab tui --sweep FILE: the file, read before the app starts, on screen at once (not the newest in the folder)."""
+    from tui.views.sweep_screen import checked_sweep, open_at_start
+
+    make_sweep(in_a_folder, "given.json", y="activation=tanh,relu")
+    make_sweep(in_a_folder, "newer.json")
+    app = make_app("seed-explode")
+    open_at_start(app, *checked_sweep(in_a_folder / "given.json"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await built(pilot)
+        screen = app.screen
+        assert isinstance(screen, SweepScreen) and screen.path.name == "given.json"
+        assert "sigmoid" not in text(screen, "sweep-grid") and "relu" in text(screen, "sweep-grid")
+        await pilot.press("escape")
+        assert not isinstance(app.screen, SweepScreen)

@@ -67,6 +67,21 @@ def read_sweep(path: Path) -> Sweep:
     return Sweep.from_dict(doc)
 
 
+def checked_sweep(path: Path) -> tuple[Path, Sweep]:
+    """`tui --sweep FILE`: the file read and checked before the dashboard starts (a UsageError otherwise)."""
+    from ..cli import UsageError
+
+    try:
+        return path, read_sweep(path)
+    except SweepError as exc:
+        raise UsageError(printable(f"--sweep {path}: {exc}", 300)) from None
+
+
+def open_at_start(app, path: Path, sweep: Sweep) -> None:
+    """Queue the sweep screen on `sweep` for when the app has started (called before app.run())."""
+    app.call_later(lambda: app.push_screen(SweepScreen(opened=(path, sweep))))
+
+
 def cell_text(sweep: Sweep, i: int, j: int) -> str:
     """The cell under the cursor: its two settings and what it measured."""
     c = sweep.cells[i][j]
@@ -137,9 +152,11 @@ class SweepScreen(Screen):
         Binding("down,j", "move(1, 0)", "↓", show=False),
     ]
 
-    def __init__(self, folder: Path | None = None) -> None:
+    def __init__(self, folder: Path | None = None, opened: tuple[Path, Sweep] | None = None) -> None:
+        """`opened`: a sweep read already (tui --sweep FILE); else the newest in `folder` (default: the current one)."""
         super().__init__()
         self.folder = folder or Path.cwd()
+        self.opened = opened
         self.sweep: Sweep | None = None
         self.path: Path | None = None
         self.cursor = (0, 0)
@@ -156,6 +173,11 @@ class SweepScreen(Screen):
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
+        if self.opened is not None:
+            self.path, self.sweep = self.opened
+            self.query_one("#sweep-path", Input).value = str(self.path)
+            self.redraw()
+            return
         found = newest_sweep(self.folder)
         if found is None:
             self.note = f"No sweep JSON in {printable(str(self.folder))}: make one with bptt-lab sweep -f json -o sweep.json, then o to open it."
