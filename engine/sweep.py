@@ -276,9 +276,13 @@ def _spectrum(model: Model, config: Config) -> dict:
 # -- the cells in worker processes -------------------------------------------------------------
 
 
-def _measure_at(item: tuple[int, Config]) -> tuple[int, dict]:
+def _measure_at(item: tuple[int, Config]) -> tuple[int, dict | str]:
+    """A cell, or what its config refused (a weight drawn that cannot be used): said, not raised, across the pipe."""
     i, config = item
-    return i, measure(config)
+    try:
+        return i, measure(config)
+    except ConfigError as exc:
+        return i, exc.message
 
 
 def _worker_start() -> None:
@@ -324,23 +328,40 @@ def run_cells(configs: list[Config], jobs: int, progress: Callable[[int, int], N
     total = len(configs)
     jobs = max(1, min(jobs, total))
     chunk = max(1, min(16, total // (jobs * 8)))
-    with hold(), _worker_environment():
-        pool = multiprocessing.get_context("spawn").Pool(jobs, initializer=_worker_start)
     out: list[dict | None] = [None] * total
+    pool = None
     try:
+        with hold(), _worker_environment():  # a stop held here is raised on the way out: the pool is ended below
+            pool = multiprocessing.get_context("spawn").Pool(jobs, initializer=_worker_start)
         for done, (i, cell) in enumerate(pool.imap_unordered(_measure_at, enumerate(configs), chunksize=chunk), 1):
+            if isinstance(cell, str):
+                raise CellError(i, cell)
             out[i] = cell
             if progress is not None:
                 progress(done, total)
         pool.close()
     finally:
-        pool.terminate()
-        pool.join()
+        if pool is not None:
+            pool.terminate()
+            pool.join()
     return out
 
 
+class CellError(Exception):
+    """Cell i (in grid order) could not be computed: its config refused something."""
+
+    def __init__(self, i: int, message: str):
+        super().__init__(message)
+        self.i, self.message = i, message
+
+
 def run_grid(grid: Grid, jobs: int, progress=None, hold=contextlib.nullcontext) -> Sweep:
-    cells = run_cells(grid.flat(), jobs, progress, hold)
+    """Every cell of the grid (SweepError naming the cell if one cannot be computed)."""
+    try:
+        cells = run_cells(grid.flat(), jobs, progress, hold)
+    except CellError as exc:
+        i, j = divmod(exc.i, len(grid.x.values))
+        raise SweepError(f"the cell {grid.x.field}={grid.x.values[j]}, {grid.y.field}={grid.y.values[i]}: {exc.message}") from None
     nx = len(grid.x.values)
     return Sweep(grid.base, grid.x, grid.y, [cells[i : i + nx] for i in range(0, len(cells), nx)])
 

@@ -87,6 +87,7 @@ def test_the_default_is_the_phase_diagram_preset():
         (("--x", "cell=rnn,lstm", "--activation", "relu"), "cell=lstm"),
         (("--jobs", "0"), "--jobs"),
         (("--format", "json", "--plot"), "--plot with --format json needs --output"),
+        (("--x", "spectral_radius=0.5,2", "--y", "seed=1,2", "--init", "identity", "--scale", "0"), "the cell spectral_radius=0.5, seed=1: cannot rescale"),  # refused in a worker
     ],
 )
 def test_bad_input_is_one_line_exit_2(args, words):
@@ -101,15 +102,21 @@ def group_members(pgid: int) -> list[str]:
     return subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True).stdout.split()
 
 
-@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_stop_mid_sweep_leaves_no_worker_and_no_file(tmp_path, sig, code):
-    """The signal goes to the whole process group, workers included, as a terminal's Ctrl-C does."""
-    command = [SCRIPT, "sweep", "--x", "scale=0.25:2.5:60", "--y", "input_scale=0.1:2:60", "-f", "json", "-o", "out.json"]
+@pytest.mark.parametrize(("sig", "code", "when"), [(signal.SIGINT, 130, "computing"), (signal.SIGTERM, 143, "starting")])
+def test_a_stop_mid_sweep_leaves_no_worker_and_no_file(tmp_path, sig, code, when):
+    """The signal goes to the whole process group, workers included, as a terminal's Ctrl-C does:
+    once the first progress line says cells are being computed, or as soon as the workers exist."""
+    command = [SCRIPT, "sweep", "--x", "scale=0.25:2.5:60", "--y", "input_scale=0.1:2:60", "-f", "json", "-o", "out.json", "--jobs", "2"]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path, preexec_fn=as_a_shell_would(new_session=True))
     try:
-        first = proc.stderr.readline()  # the first progress line: the workers are computing cells
-        assert b"cells" in first, first
-        assert len(group_members(proc.pid)) >= 3  # the command and its two workers at least
+        if when == "computing":
+            first = proc.stderr.readline()  # the first progress line (after 2 s): the workers are computing cells
+            assert b"cells" in first, first
+        for _ in range(6000):
+            if len(group_members(proc.pid)) >= 3:  # the command and its two workers at least
+                break
+            time.sleep(0.01)
+        assert len(group_members(proc.pid)) >= 3
         os.killpg(proc.pid, sig)
         _, err = proc.communicate(timeout=60)
     finally:

@@ -89,7 +89,7 @@ async def test_the_cursor_shows_each_cells_settings_and_numbers(in_a_folder):
         shown = text(screen, "sweep-cell")
         assert f"scale = {doc['x']['values'][4]:.3g}" in shown and "activation = relu" in shown
         assert f"x{10 ** cell['log10_growth']:.3g} a step" in shown and f"σmax {cell['sigma_max']:.3g}" in shown
-        for _ in range(30):  # the cursor stops at the edge
+        for _ in range(16):  # the cursor stops at the edge (column 19)
             await pilot.press("right")
         assert screen.cursor == (1, 19)
         await pilot.press("escape")

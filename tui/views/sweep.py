@@ -124,14 +124,17 @@ def _default_axes(config, x: str | None, y: str | None) -> tuple[str, str]:
 
 
 def _sweep_to_output(c, grid, name: str, jobs: int, fmt: str, output, force: bool, plot: bool) -> None:
-    from engine.sweep import run_grid
+    from engine.sweep import SweepError, run_grid
 
     with c._writing(output, force) as (target, progress):
         progress.begin()
         start = time.monotonic()
         total = len(grid.x.values) * len(grid.y.values)
         tell = _progress(progress, total)
-        sweep = run_grid(grid, jobs, tell, hold=c._stops_held)
+        try:
+            sweep = run_grid(grid, jobs, tell, hold=c._stops_held)
+        except SweepError as exc:
+            raise c.UsageError(str(exc)) from None
         sweep.preset = name
         progress.end(f"sweep done: {total:,} cells on {min(jobs, total)} worker(s)")
         c._stop_if_signalled()
