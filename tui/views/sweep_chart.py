@@ -91,7 +91,10 @@ def _nearest(values, p: float) -> int:
 
 
 def cell_width(sweep: Sweep, width: int) -> int:
-    return max(1, min(MAX_CELL_WIDTH, (width - label_width(sweep) - 1) // len(sweep.x.values)))
+    """Characters per cell: up to 3, or for a list of choices across, as wide as its longest name."""
+    x = sweep.x
+    most = MAX_CELL_WIDTH if x.numeric else max(MAX_CELL_WIDTH, 1 + max(len(x.label(j)) for j in range(len(x.values))))
+    return max(1, min(most, (width - label_width(sweep) - 1) // len(x.values)))
 
 
 def label_width(sweep: Sweep) -> int:
