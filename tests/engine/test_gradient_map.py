@@ -143,3 +143,17 @@ def test_binned_part_of_a_series_uses_the_whole_series_bins():
     assert list(first) == [0, 2] and list(out) == [5.0, 9.0]
     out, first = binned(values[:3], 4, total=10)
     assert list(first) == [0, 2] and list(out) == [5.0, 2.0]
+
+
+@pytest.mark.parametrize("name", ["wig-went", "seed-vanish", "gru"])
+def test_a_chunk_at_a_time_and_a_step_at_a_time_agree(monkeypatch, name):
+    """The norms of small steps are taken a chunk at a time; forced one step at a time, the same numbers."""
+    config = BUILTIN[name].config.with_overrides(steps=300) if name == "seed-vanish" else BUILTIN[name].config
+    chunked = Run(config)
+    chunked.run()
+    monkeypatch.setattr(gradient_map, "PENDING", 0)
+    single = Run(config)
+    assert single.gradient_map._g is None and chunked.gradient_map._g is not None
+    single.run()
+    np.testing.assert_allclose(chunked.gradient_map.columns(config.steps)[0], single.gradient_map.columns(config.steps)[0], rtol=1e-14, atol=0)
+    np.testing.assert_allclose(chunked.gradient_map.input_norms(config.steps), single.gradient_map.input_norms(config.steps), rtol=1e-14, atol=0)
