@@ -4,6 +4,7 @@ own values binned by hand), and the picture's binning and scale."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 from types import SimpleNamespace
 
@@ -32,9 +33,20 @@ async def built(pilot):
 async def drawn(pilot):
     """Let the screen's timer (or a resize) draw what changed."""
     screen = pilot.app.screen
-    screen._drawn = None
-    screen.redraw()
+    if isinstance(screen, HeatmapScreen):
+        screen._drawn = None
+        screen.redraw()
     await pilot.pause()
+
+
+@contextlib.asynccontextmanager
+async def heatmap(app, size: tuple[int, int], *keys: str):
+    """The app with its run built, the heatmap open (h), these keys pressed and the frame drawn."""
+    async with app.run_test(size=size) as pilot:
+        await built(pilot)
+        await pilot.press("h", *keys)
+        await drawn(pilot)
+        yield pilot
 
 
 def picture_text(app) -> str:
@@ -52,9 +64,7 @@ def row(app, label: str) -> str:
 @ASYNC
 async def test_h_opens_the_heatmap_and_escape_or_h_goes_back():
     app = make_app("wig-went")
-    async with app.run_test(size=(80, 24)) as pilot:
-        await built(pilot)
-        await pilot.press("h")
+    async with heatmap(app, (80, 24)) as pilot:
         assert isinstance(app.screen, HeatmapScreen)
         await pilot.press("escape")
         assert not isinstance(app.screen, HeatmapScreen)
@@ -68,10 +78,7 @@ async def test_h_opens_the_heatmap_and_escape_or_h_goes_back():
 async def test_it_follows_the_run_as_it_steps():
     """Only records 0..shown are drawn; n steps the run from the heatmap too, b steps back."""
     app = make_app("wig-went")
-    async with app.run_test(size=(120, 40)) as pilot:
-        await built(pilot)
-        await pilot.press("h")
-        await drawn(pilot)
+    async with heatmap(app, (120, 40)) as pilot:
         assert row(app, "dL/dx").strip() == "dL/dx" and "k = 0/9" in str(app.screen.query_one("#hm-title").render())
         for _ in range(3):
             await pilot.press("n")
@@ -91,11 +98,7 @@ async def test_the_words_and_the_input_connectivity_of_wig_went():
     """At 120 x 40 every word is under its column with ||dL/dx_t|| in figures: 0 from
     'wore' back, and for 'head' .. 'a' the loss's gradient by finite differences."""
     app = make_app("wig-went")
-    async with app.run_test(size=(120, 40)) as pilot:
-        await built(pilot)
-        await pilot.press("h")
-        await pilot.press("e")
-        await drawn(pilot)
+    async with heatmap(app, (120, 40), "e") as pilot:
         words = row(app, "word").split()[1:]
         assert words == ["head", "his", "on", "wig", "a", "wore", "who", "man", "The", "-"]
         figures = lines_of(app)[lines_of(app).index(row(app, "word")) + 1].split()
@@ -111,10 +114,7 @@ async def test_the_words_and_the_input_connectivity_of_wig_went():
 async def test_truncate_zero_reaches_man():
     config = BUILTIN["wig-went"].config.with_overrides(truncate=0)
     app = make_app("wig-went", config)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await built(pilot)
-        await pilot.press("h", "e")
-        await drawn(pilot)
+    async with heatmap(app, (120, 40), "e") as pilot:
         figures = lines_of(app)[lines_of(app).index(row(app, "word")) + 1].split()
         assert figures == [f"{v:.2g}" for v in input_norms(app.engine_run)]
         assert pic.ZERO not in row(app, "dL/dx")[pic.GUTTER :]
@@ -123,9 +123,7 @@ async def test_truncate_zero_reaches_man():
 @ASYNC
 async def test_help_quit_and_too_small():
     app = make_app("lstm-cec")
-    async with app.run_test(size=(80, 24)) as pilot:
-        await built(pilot)
-        await pilot.press("h", "question_mark")
+    async with heatmap(app, (80, 24), "question_mark") as pilot:
         assert isinstance(app.screen, HeatmapHelp)
         assert "largest value of its bin" in app.screen.text() and "dL/dx" in app.screen.text()
         await pilot.press("escape")
@@ -142,10 +140,7 @@ async def test_readable_without_colour(monkeypatch):
     """NO_COLOR: each level still has its own character, and the legend names them in powers of ten."""
     monkeypatch.setenv("NO_COLOR", "1")
     app = make_app("lstm-cec")
-    async with app.run_test(size=(80, 24)) as pilot:
-        await built(pilot)
-        await pilot.press("h", "e")
-        await drawn(pilot)
+    async with heatmap(app, (80, 24), "e") as pilot:
         text = picture_text(app)
         legend = lines_of(app)[0]
         assert all(f"{g}{g}1e-" in legend for g in pic.GLYPHS[:3])
