@@ -48,9 +48,13 @@ class Run:
         inputs: np.ndarray | None = None,
         targets: np.ndarray | None = None,
         progress=None,
+        gradient_map: bool = False,
     ):
         """progress(t, T), if given, is called during the forward pass; an
-        exception it raises stops the construction (a cancelled build)."""
+        exception it raises stops the construction (a cancelled build).
+        gradient_map: also record |dL/dh_t| per unit and ||dL/dx_t|| as the pass
+        steps (the heatmap; the dashboard and `bptt-lab heatmap` ask for it:
+        it costs a few per cent a step, up to 70% where every norm is denormal)."""
         self.config = c = config
         self.model = Model(c, params) if params is not None else Model.from_config(c)
         self.params = self.model.params
@@ -71,7 +75,7 @@ class Run:
         self._jacobian: JacobianSigma | None = None
         self.clip_rule = make_rule(c.clip, c.clip_threshold)
         # |dL/dh_t| per unit and ||dL/dx_t|| per input step, recorded as the pass steps (the heatmap)
-        self.gradient_map = GradientMap(self.T, self.H, self.N, self.params["weight_ih_l0"])
+        self.gradient_map = GradientMap(self.T, self.H, self.N, self.params["weight_ih_l0"]) if gradient_map else None
         self.reset()
 
     # -- the backward pass --------------------------------------------------------
@@ -88,7 +92,8 @@ class Run:
         self._back = Backward(self.model, self.trace, self._accumulated, self.clip_rule)
         with np.errstate(all="ignore"):
             self.start_norm = l2(self.trace.injection[self.T], self.N)
-            self.gradient_map.start(self.trace.injection[self.T])
+            if self.gradient_map is not None:
+                self.gradient_map.start(self.trace.injection[self.T])
         self._prev_norm = self.start_norm
         self._param_norm = self._accumulated.norm()
         self.clip_count = 0  # applied clip events so far
@@ -140,7 +145,8 @@ class Run:
             # dL/dc_s in full: the carried path through c_{s+1} plus the path through h_s = o_s tanh(c_s).
             cols["cell_norm"][i] = l2(self.cell.cell_gradient(step.t - 1, step.total, step.total_c), self.N)
         self.records.status[i] = self._status(step.norm, self._param_norm, step.cut)
-        self.gradient_map.record(k, step.total, step.d_ih)
+        if self.gradient_map is not None:
+            self.gradient_map.record(k, step.total, step.d_ih)
         self.records.count = self.k = k
 
     def _record_clip(self, step: Step) -> None:

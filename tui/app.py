@@ -243,9 +243,9 @@ class BpttLab(App):
 
         try:
             if isinstance(preset, UpdatePreset):  # an update's backward pass: its parameters and batch
-                run = Run(config, preset.params, preset.inputs, preset.targets, progress=progress)
+                run = Run(config, preset.params, preset.inputs, preset.targets, progress=progress, gradient_map=True)
             else:
-                run = Run(config, progress=progress)
+                run = Run(config, progress=progress, gradient_map=True)
             run.live()  # the spectrum, computed here rather than on the first frame
         except BuildCancelled:
             return

@@ -30,7 +30,7 @@ def fixture_run(case: dict) -> tuple[Run, dict]:
         fx = {key: data[key] for key in data.files}
     keys = dict(cell="cell", activation="activation", hidden="H", batch="N", steps="T", input_size="D", output_size="K", loss="loss", loss_on="loss_on")
     config = Config(**{name: case[key] for name, key in keys.items()})
-    run = Run(config, params={name: fx[name] for name in PARAM_NAMES}, inputs=fx["inputs"], targets=fx["targets"])
+    run = Run(config, params={name: fx[name] for name in PARAM_NAMES}, inputs=fx["inputs"], targets=fx["targets"], gradient_map=True)
     run.run()
     return run, fx
 
@@ -59,7 +59,7 @@ def test_input_connectivity_is_the_loss_gradient_by_finite_differences(name):
 @pytest.mark.parametrize("name", ["seed-explode", "step-clip", "lstm-cec", "gru", "indrnn", "truncated", "relu-rescue"])
 def test_each_column_has_the_logs_norm(name):
     """sqrt(sum_j u_j^2) = ||dL/dh_t||_F / N: the record's grad_norm (after a step clip), and the start norm at k = 0."""
-    run = Run(BUILTIN[name].config)
+    run = Run(BUILTIN[name].config, gradient_map=True)
     run.run()
     units, _ = run.gradient_map.columns(run.T)
     logged = np.concatenate([[run.start_norm], run.records.columns["grad_norm"]])
@@ -67,7 +67,7 @@ def test_each_column_has_the_logs_norm(name):
 
 
 def test_the_map_follows_the_pass_and_reset():
-    run = Run(BUILTIN["wig-went"].config.with_overrides(truncate=0))
+    run = Run(BUILTIN["wig-went"].config.with_overrides(truncate=0), gradient_map=True)
     assert run.gradient_map.columns(run.T)[0].shape == (1, 16) and run.gradient_map.input_norms(run.T).size == 0
     run.advance(3)
     assert run.gradient_map.columns(run.T)[0].shape == (4, 16)
@@ -85,10 +85,10 @@ def test_the_map_follows_the_pass_and_reset():
 
 def test_a_map_past_the_budget_keeps_the_largest_of_each_run_of_steps(monkeypatch):
     config = BUILTIN["lstm-cec"].config  # T = 100, H = 32
-    full = Run(config)
+    full = Run(config, gradient_map=True)
     full.run()
     monkeypatch.setattr(gradient_map, "BUDGET", 32 * 10)  # 10 columns of H floats
-    small = Run(config)
+    small = Run(config, gradient_map=True)
     small.run()
     m = small.gradient_map
     assert m.stride == 11 and m.units.size <= 320
@@ -149,11 +149,20 @@ def test_binned_part_of_a_series_uses_the_whole_series_bins():
 def test_a_chunk_at_a_time_and_a_step_at_a_time_agree(monkeypatch, name):
     """The norms of small steps are taken a chunk at a time; forced one step at a time, the same numbers."""
     config = BUILTIN[name].config.with_overrides(steps=300) if name == "seed-vanish" else BUILTIN[name].config
-    chunked = Run(config)
+    chunked = Run(config, gradient_map=True)
     chunked.run()
     monkeypatch.setattr(gradient_map, "PENDING", 0)
-    single = Run(config)
+    single = Run(config, gradient_map=True)
     assert single.gradient_map._g is None and chunked.gradient_map._g is not None
     single.run()
     np.testing.assert_allclose(chunked.gradient_map.columns(config.steps)[0], single.gradient_map.columns(config.steps)[0], rtol=1e-14, atol=0)
     np.testing.assert_allclose(chunked.gradient_map.input_norms(config.steps), single.gradient_map.input_norms(config.steps), rtol=1e-14, atol=0)
+
+
+def test_the_map_is_recorded_only_when_asked_for():
+    # run and export do not pay for it; the dashboard and bptt-lab heatmap ask.
+    plain, mapped = Run(BUILTIN["wig-went"].config), Run(BUILTIN["wig-went"].config, gradient_map=True)
+    plain.run()
+    mapped.run()
+    assert plain.gradient_map is None
+    np.testing.assert_array_equal(plain.records.columns["grad_norm"], mapped.records.columns["grad_norm"])

@@ -50,7 +50,7 @@ def says(name: str, *fragments: str) -> None:
 
 def run_preset(name: str, **overrides) -> tuple[Run, dict]:
     cfg = BUILTIN[name].config.with_overrides(**overrides) if overrides else BUILTIN[name].config
-    run = Run(cfg)
+    run = Run(cfg, gradient_map=True)  # as the dashboard builds it: the heatmap's numbers too
     return run, run.run()
 
 

@@ -190,7 +190,7 @@ def test_a_stored_map_past_the_budget_draws(monkeypatch):
     from engine import gradient_map
 
     monkeypatch.setattr(gradient_map, "BUDGET", 64 * 50)
-    run = Run(Config(hidden=64, steps=400, seed=2))
+    run = Run(Config(hidden=64, steps=400, seed=2), gradient_map=True)
     run.advance(237)
     lines = [str(line) for line in pic.picture(run.gradient_map, 237, 100, 30, None)]
     m = run.gradient_map

@@ -138,7 +138,7 @@ def update_run(training: Training, u: int, progress) -> Run:
     if n == training.applied:
         return training.run_for(u)
     base = training.checkpoints[max(k for k in training.checkpoints if k <= n)]
-    return Run(training.config, training.replay(base, n, progress), *training.batch(u))
+    return Run(training.config, training.replay(base, n, progress), *training.batch(u), gradient_map=True)
 
 
 class TrainingScreen(Screen):
@@ -239,7 +239,7 @@ class TrainingScreen(Screen):
         try:
             training = Training(config, settings)
             # Update 1's backward pass, as run_for(1) will give it: theta_0 on update 1's batch.
-            run = Run(training.config, training.params_at(0), *training.batch(1)) if first else None
+            run = Run(training.config, training.params_at(0), *training.batch(1), gradient_map=True) if first else None
         except ConfigError as exc:
             self.post_message(TrainingRefused(generation, exc.message))
             return

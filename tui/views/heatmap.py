@@ -68,7 +68,7 @@ def _run_and_write(c, chosen, config, fmt: str, output, force: bool, plot: bool)
 
     with c._writing(output, force) as (target, progress):
         progress.setup(config)
-        run = Run(config)
+        run = Run(config, gradient_map=True)
         progress.end("forward pass done")
         c._say_source(run.model)
         progress.backward(run)
