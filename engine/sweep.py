@@ -285,11 +285,18 @@ def _measure_at(item: tuple[int, Config]) -> tuple[int, dict | str]:
         return i, exc.message
 
 
-def _worker_start() -> None:
-    """A worker: Ctrl-C goes to the command, which ends the workers itself (they
-    start with SIGINT blocked: ignore it, then unblock, dropping one pending)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+def _serve(conn) -> None:
+    """A worker: chunks of (i, config) in, their cells out, until None or the pipe closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the command, which ends the workers itself
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # started blocked: a pending one is dropped
+    while True:
+        try:
+            chunk = conn.recv()
+        except (EOFError, OSError):
+            return
+        if chunk is None:
+            return
+        conn.send([_measure_at(item) for item in chunk])
 
 
 @contextlib.contextmanager
@@ -303,7 +310,7 @@ def _worker_environment():
     # A spawned worker runs the program's main module again before its first
     # task unless that module is hidden from it: the workers need nothing from
     # it (their task is this module's), and a script without a __main__ guard
-    # would start pools of its own in them.
+    # would start workers of its own in them.
     main = sys.modules["__main__"]
     sys.modules["__main__"] = types.ModuleType("__main__")
     try:
@@ -318,32 +325,95 @@ def _worker_environment():
                 os.environ[name] = value
 
 
+class _Workers:
+    """Spawned worker processes, each with a pipe of its own: no queue or lock is
+    shared, so ending them at any moment (Ctrl-C) cannot leave one held."""
+
+    def __init__(self, jobs: int):
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        self.procs, self.conns = [], []
+        for _ in range(jobs):
+            mine, theirs = ctx.Pipe()
+            proc = ctx.Process(target=_serve, args=(theirs,), daemon=True)
+            self.procs.append(proc)  # before start: a stop during it still ends it
+            self.conns.append(mine)
+            proc.start()
+            theirs.close()
+
+    def end(self) -> None:
+        """Terminate any worker still running and wait for all."""
+        for proc in self.procs:
+            if proc.pid is not None and proc.exitcode is None:
+                proc.terminate()
+        for proc in self.procs:
+            if proc.pid is not None:
+                proc.join()
+        for conn in self.conns:
+            conn.close()
+
+
+def _chunks(configs: list[Config], jobs: int) -> list[list[tuple[int, Config]]]:
+    items = list(enumerate(configs))
+    size = max(1, min(16, len(items) // (jobs * 8)))
+    return [items[k : k + size] for k in range(0, len(items), size)]
+
+
+def _collect(conn, busy: dict, todo, out: list) -> int:
+    """A worker's finished chunk into `out`, and its next chunk (or None: done) to it; how many cells came."""
+    proc = busy[conn]
+    try:
+        if not conn.poll():
+            raise EOFError
+        results = conn.recv()
+        chunk = next(todo, None)
+        conn.send(chunk)
+    except (EOFError, OSError):
+        proc.join(1.0)
+        code = f" (exit code {proc.exitcode})" if proc.exitcode is not None else ""
+        raise SweepError(f"a worker process ended unexpectedly{code}") from None
+    if chunk is None:
+        del busy[conn]
+    for i, cell in results:
+        out[i] = cell
+    return len(results)
+
+
 def run_cells(configs: list[Config], jobs: int, progress: Callable[[int, int], None] | None = None, hold=contextlib.nullcontext) -> list[dict]:
-    """measure() of each config in `jobs` worker processes; results in the order
-    given. progress(done, total) after each result. An exception here (Ctrl-C
-    included) terminates the workers before it goes on. `hold()`: a context in
-    which a stop signal is held back (the caller's), around starting the pool."""
-    import multiprocessing
+    """measure() of each config in `jobs` worker processes, a chunk at a time;
+    results in the order given. progress(done, total) after each chunk. Any
+    exception here (Ctrl-C included) ends the workers before it goes on.
+    `hold()`: a context in which a stop signal is held back (the caller's),
+    around starting the workers."""
+    from multiprocessing.connection import wait
 
     total = len(configs)
-    jobs = max(1, min(jobs, total))
-    chunk = max(1, min(16, total // (jobs * 8)))
-    out: list[dict | None] = [None] * total
-    pool = None
+    out: list = [None] * total
+    todo = iter(_chunks(configs, max(1, min(jobs, total))))
+    workers = None
     try:
-        with hold(), _worker_environment():  # a stop held here is raised on the way out: the pool is ended below
-            pool = multiprocessing.get_context("spawn").Pool(jobs, initializer=_worker_start)
-        for done, (i, cell) in enumerate(pool.imap_unordered(_measure_at, enumerate(configs), chunksize=chunk), 1):
-            if isinstance(cell, str):
-                raise CellError(i, cell)
-            out[i] = cell
-            if progress is not None:
-                progress(done, total)
-        pool.close()
+        with hold(), _worker_environment():  # a stop held here is raised on the way out: the workers are ended below
+            workers = _Workers(max(1, min(jobs, total)))
+        busy = {}
+        for conn, proc in zip(workers.conns, workers.procs):
+            chunk = next(todo, None)
+            if chunk is not None:
+                conn.send(chunk)
+                busy[conn] = proc
+        done = 0
+        while busy:
+            ready = wait([*busy, *(p.sentinel for p in busy.values())])
+            for conn in [c for c in busy if c in ready or busy[c].sentinel in ready]:
+                done += _collect(conn, busy, todo, out)
+                if progress is not None:
+                    progress(done, total)
     finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
+        if workers is not None:
+            workers.end()
+    refused = [i for i, cell in enumerate(out) if isinstance(cell, str)]
+    if refused:
+        raise CellError(refused[0], out[refused[0]])  # the first in grid order, whatever the workers' timing
     return out
 
 

@@ -157,3 +157,24 @@ def test_a_scale_axis_crosses_one_where_the_scale_one_matrix_says():
         inside = 0.3 <= 1 / (sigma * gamma) <= 2.4
         assert lines["sigma_gamma"][i] == ([pytest.approx(1 / (sigma * gamma), rel=1e-9)] if inside else [])
         assert lines["spectral_radius"][i] == [pytest.approx(1 / rho, rel=1e-9)]
+
+
+def test_a_worker_killed_from_outside_is_an_error_not_a_hang():
+    import multiprocessing
+    import os
+    import signal
+
+    from engine.sweep import run_cells
+
+    configs = [Config(hidden=8, steps=30, scale=s) for s in np.linspace(0.5, 2, 64)]
+    killed = []
+
+    def kill_the_workers(done, total):
+        if not killed:
+            for child in multiprocessing.active_children():
+                os.kill(child.pid, signal.SIGKILL)
+                killed.append(child.pid)
+
+    with pytest.raises(SweepError, match="ended unexpectedly"):
+        run_cells(configs, 2, kill_the_workers)
+    assert killed and not multiprocessing.active_children()
