@@ -38,8 +38,9 @@ import re
 import signal
 import sys
 import types
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -548,4 +549,4 @@ def _read_cell(c: Any) -> dict:
     return out
 
 
-__all__ = ["Axis", "Grid", "SCHEMA", "Sweep", "SweepError", "crossings", "measure", "parse_axis", "run_cells", "run_grid"]
+__all__ = ["SCHEMA", "Axis", "Grid", "Sweep", "SweepError", "crossings", "measure", "parse_axis", "run_cells", "run_grid"]

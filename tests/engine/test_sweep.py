@@ -13,7 +13,15 @@ import numpy as np
 import pytest
 
 from engine import Config, Run
-from engine.sweep import Grid, Sweep, SweepError, crossings, measure, parse_axis, run_grid
+from engine.sweep import (
+    Grid,
+    Sweep,
+    SweepError,
+    crossings,
+    measure,
+    parse_axis,
+    run_grid,
+)
 
 
 def growth_from_records(config: Config) -> tuple[float, Run]:
