@@ -94,6 +94,10 @@ async def test_the_cursor_shows_each_cells_settings_and_numbers(in_a_folder):
         assert screen.cursor == (1, 19)
         await pilot.press("escape")
         assert not isinstance(app.screen, SweepScreen)
+        await pilot.press("d")
+        assert isinstance(app.screen, SweepScreen)
+        await pilot.press("d")  # its own key again goes back too
+        assert not isinstance(app.screen, SweepScreen)
 
 
 async def test_a_grid_taller_than_the_screen_scrolls_to_the_cursor(in_a_folder):
