@@ -666,6 +666,23 @@ def _written_whole(target, output: Path | None):
         raise UsageError(f"--output: cannot write {output}: {exc.strerror or exc}; nothing was written to {output}") from None
 
 
+@contextlib.contextmanager
+def written_to(target, output: Path | None, fmt: str, what: str):
+    """The stream a command writes its text to (stdout, or --output's FILE,
+    whole or not at all); once written to FILE, says so on stderr:
+    'wrote FILE (FMT, WHAT)'."""
+    with _written_whole(target, output):
+        yield sys.stdout if target is None else target.stream
+    if target is not None:
+        typer.echo(f"wrote {output} ({fmt}, {what})", err=True)
+
+
+def draw(text: str) -> None:
+    """A --plot chart on stdout, after the output."""
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stdout.flush()
+
+
 def _check_save_weights(path: Path | None) -> None:
     if path is not None and path.suffix != ".safetensors":
         raise UsageError(f"--save-weights writes safetensors: give a FILE.safetensors, got '{printable(str(path))}'")

@@ -12,7 +12,6 @@ computes it once per process in a worker thread and draws it on every resize.
 import dataclasses
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -60,16 +59,12 @@ def register(cli) -> None:
         setting = _setting(c, grid=grid, w_range=_pair(c, "--w", w, ":"), b_range=_pair(c, "--b", b, ":"), lr=lr, clip_threshold=clip_threshold, steps=steps, start=_pair(c, "--start", start, ","))
         with c._stopping_cleanly(*c.STOP_SIGNALS), c._writing(output, force) as (target, _progress):
             result = model.compute(setting)
-            stream = sys.stdout if target is None else target.stream
-            with c._written_whole(target, output):
+            with c.written_to(target, output, fmt, f"{setting.grid} x {setting.grid} grid") as stream:
                 {"json": write_json, "csv": write_csv, "table": write_table}[fmt](result, stream)
-            if target is not None:
-                typer.echo(f"wrote {output} ({fmt}, {setting.grid} x {setting.grid} grid)", err=True)
             if plot:
                 from . import cliff_draw
 
-                sys.stdout.write(cliff_draw.plot_text(result))
-                sys.stdout.flush()
+                c.draw(cliff_draw.plot_text(result))
 
 
 def _range_text(pair: tuple[float, float]) -> str:

@@ -73,14 +73,10 @@ def _run_and_write(c, chosen, config, fmt: str, output, force: bool, plot: bool)
         c._say_source(run.model)
         progress.backward(run)
         text = to_json(run, chosen.name) + "\n" if fmt == "json" else to_csv(run) if fmt == "csv" else to_table(run, chosen.name)
-        stream = sys.stdout if target is None else target.stream
-        with c._written_whole(target, output):
+        with c.written_to(target, output, fmt, f"{run.T + 1} steps x {run.H} units") as stream:
             stream.write(text)
-        if target is not None:
-            typer.echo(f"wrote {output} ({fmt}, {run.T + 1} steps x {run.H} units)", err=True)
     if plot:
-        sys.stdout.write(plot_text(run, chosen.name))
-        sys.stdout.flush()
+        c.draw(plot_text(run, chosen.name))
 
 
 # -- the numbers ---------------------------------------------------------------------------

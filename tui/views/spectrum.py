@@ -17,7 +17,6 @@ Everything is computed by engine/spectrum.py; this module only formats it.
 import json
 import math
 import re
-import sys
 from typing import Annotated, Optional
 
 import typer
@@ -265,14 +264,10 @@ def plot_text(doc: dict, spectra, width: int | None = None, height: int = 24) ->
 def _write(c, doc, spectra, fmt: str, output, force: bool, plot: bool) -> None:
     text = to_json(doc, spectra) + "\n" if fmt == "json" else to_csv(spectra) if fmt == "csv" else to_table(doc, spectra)
     with c._writing(output, force) as (target, _progress):
-        stream = sys.stdout if target is None else target.stream
-        with c._written_whole(target, output):
+        with c.written_to(target, output, fmt, f"{len(spectra)} spectr{'um' if len(spectra) == 1 else 'a'}") as stream:
             stream.write(text)
-        if target is not None:
-            typer.echo(f"wrote {output} ({fmt}, {len(spectra)} spectr{'um' if len(spectra) == 1 else 'a'})", err=True)
     if plot:
-        sys.stdout.write(plot_text(doc, spectra) + "\n")
-        sys.stdout.flush()
+        c.draw(plot_text(doc, spectra))
 
 
 def screen(app):

@@ -138,14 +138,10 @@ def _sweep_to_output(c, grid, name: str, jobs: int, fmt: str, output, force: boo
         sweep.preset = name
         progress.end(f"sweep done: {total:,} cells on {min(jobs, total)} worker(s)")
         c._stop_if_signalled()
-        stream = sys.stdout if target is None else target.stream
-        with c._written_whole(target, output):
+        with c.written_to(target, output, fmt, f"{total:,} cells, {time.monotonic() - start:.1f} s on {min(jobs, total)} worker(s)") as stream:
             write(sweep, fmt, stream, color=target is None and _color())
-        if target is not None:
-            typer.echo(f"wrote {output} ({fmt}, {total:,} cells, {time.monotonic() - start:.1f} s on {min(jobs, total)} worker(s))", err=True)
         if plot:
-            sys.stdout.write(plot_text(sweep) + "\n")
-            sys.stdout.flush()
+            c.draw(plot_text(sweep))
 
 
 def _progress(progress, total: int):
