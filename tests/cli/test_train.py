@@ -299,7 +299,7 @@ def test_a_stop_mid_training_is_clean(tmp_path, sig, code):
     temporary file is gone and FILE never appears."""
 
     proc = subprocess.Popen(
-        [SCRIPT, "train", "adding-lstm", "--eval-every", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=as_a_shell_would(), cwd=tmp_path
+        [SCRIPT, "train", "adding-rnn", "--eval-every", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=as_a_shell_would(), cwd=tmp_path
     )
     try:
         lines = [proc.stdout.readline() for _ in range(4)]  # title, header, u = 0, u = 1: training has begun
@@ -313,7 +313,7 @@ def test_a_stop_mid_training_is_clean(tmp_path, sig, code):
     assert b"status " not in out  # stopped before the end: no summary
 
     target = tmp_path / "out.csv"
-    returncode, err = stop_while_writing([SCRIPT, "train", "adding-lstm", "-f", "csv", "-o", str(target)], tmp_path, sig, cwd=tmp_path)
+    returncode, err = stop_while_writing([SCRIPT, "train", "adding-rnn", "-f", "csv", "-o", str(target)], tmp_path, sig, cwd=tmp_path)
     assert returncode == code, err
     assert b"Traceback" not in err
     assert list(tmp_path.iterdir()) == []
