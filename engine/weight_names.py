@@ -122,10 +122,15 @@ def _prefix(keys: list[str], path, given: str) -> tuple[str, bool]:
     return (found[0] if found else ""), bool(found)
 
 
-def _head(keys: list[str], prefix: str) -> str | None:
-    """'<parent>head.' beside the prefix, else 'head.', if the file has its weight."""
+def head_spots(prefix: str) -> tuple[str, ...]:
+    """Where a readout is looked for: '<parent>.head.' beside the prefix, then 'head.'."""
     parent = prefix.rstrip(".").rpartition(".")[0]
-    for head in dict.fromkeys([f"{parent}.head." if parent else "head.", "head."]):
+    return tuple(dict.fromkeys([f"{parent}.head." if parent else "head.", "head."]))
+
+
+def _head(keys: list[str], prefix: str) -> str | None:
+    """The first of `head_spots` whose weight the file has."""
+    for head in head_spots(prefix):
         if f"{head}weight" in keys:
             return head
     return None
@@ -159,10 +164,27 @@ def unused(keys: list[str], source: WeightsSource) -> list[str]:
     return out
 
 
-def no_head(keys: list[str], source: WeightsSource) -> str:
-    """Why a run with a readout cannot use this file, and the two ways out."""
-    parent = source.prefix.rstrip(".").rpartition(".")[0]
-    wanted = " or ".join(f"'{h}weight' (K, H) with '{h}bias' (K)" for h in dict.fromkeys([f"{parent}.head." if parent else "head.", "head."]))
-    linear = [key for key in keys if key.endswith(".weight") and not key.startswith(source.prefix or "\0")][:3]
-    theirs = f"; the file's other weights: {', '.join(key_name(k) for k in linear)}" if linear else ""
-    return f"no readout head: mode bptt needs {wanted}{theirs}: save your readout under that name, or use --mode chain (no readout)"
+def no_head(keys: list[str], source: WeightsSource, shape_of=None, hidden: int | None = None) -> str:
+    """Why a run with a readout cannot use this file, and the two ways out.
+
+    A readout saved under another name (an nn.Linear `fc`) is named with the
+    keys it should be renamed to; `shape_of(key)` and `hidden` narrow the
+    file's other weights to those shaped (K, H), a readout's shape."""
+    spots = head_spots(source.prefix)
+    wanted = " or ".join(f"'{h}weight' (K, H) with '{h}bias' (K)" for h in spots)
+    to = f"'{spots[0]}weight', '{spots[0]}bias'" + (f" (or '{spots[1]}weight', '{spots[1]}bias')" if len(spots) > 1 else "")
+    chain = "or use --mode chain (no readout)"
+    others = [key for key in keys if key.endswith(".weight") and not (source.prefix and key.startswith(source.prefix))]
+    fitting = others
+    if shape_of is not None and hidden is not None:
+        fitting = [key for key in others if len(shape := shape_of(key)) == 2 and shape[1] == hidden]
+    if len(fitting) == 1:
+        (weight,) = fitting
+        bias = weight[: -len("weight")] + "bias"
+        if bias in keys:
+            return f"no readout head: mode bptt needs {wanted}; found {key_name(weight)}, {key_name(bias)}: rename them to {to}, {chain}"
+        return f"no readout head: mode bptt needs {wanted}; found {key_name(weight)} (with no {key_name(bias)}): rename it to '{spots[0]}weight' and add a '{spots[0]}bias' (K) of zeros, {chain}"
+    if others:
+        shown = ", ".join(key_name(k) for k in others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        return f"no readout head: mode bptt needs {wanted}; the file's other weights are {shown}: rename your readout's weight and bias to {to}, {chain}"
+    return f"no readout head: mode bptt needs {wanted}: save your readout's weight and bias as {to}, {chain}"

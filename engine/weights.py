@@ -130,7 +130,7 @@ def load_file(path: str | Path, config: Config) -> tuple[dict[str, np.ndarray], 
         found = {name: wf.header(key) for name, key in names.items() if key in keys}
         problem = _problem(found, unused(wf.keys, source), shapes, names)
         if config.has_readout and source.head is None:
-            problem = _problem(found, [], {k: v for k, v in shapes.items() if not k.startswith("head.")}, names) or no_head(wf.keys, source)
+            problem = _problem(found, [], {k: v for k, v in shapes.items() if not k.startswith("head.")}, names) or no_head(wf.keys, source, lambda key: wf.header(key)[0], config.hidden)
         if problem:
             raise ConfigError("weights", f"{where(path)}: {problem}")
         arrays = wf.read([names[name] for name in shapes])

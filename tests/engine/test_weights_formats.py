@@ -146,9 +146,38 @@ def test_a_head_under_another_name_is_not_guessed(tmp_path):
     path = tmp_path / "fc.npz"
     np.savez(path, **state)
     e = refusal({"weights": str(path)}, Config(batch=2, steps=5))
-    assert "no readout head" in e.message and "'head.weight' (K, H)" in e.message and "'fc.weight'" in e.message and "--mode chain" in e.message
+    assert e.message.endswith(
+        "no readout head: mode bptt needs 'head.weight' (K, H) with 'head.bias' (K); "
+        "found 'fc.weight', 'fc.bias': rename them to 'head.weight', 'head.bias', or use --mode chain (no readout)"
+    )
     chain = Run(Config(mode="chain", batch=2, steps=5).with_overrides(sizes=file_sizes({"weights": str(path)}), weights=str(path)))
     assert chain.model.source.head is None and chain.model.source.ignored == 2
+
+
+def test_a_readout_under_another_name_is_told_apart_from_other_modules_by_its_shape(tmp_path):
+    # An embedding (D, D) = (3, 3) beside the readout fc (K, H) = (2, 4): only fc is a readout's shape.
+    with np.load(FIXTURES / "rnn.npz", allow_pickle=False) as raw:
+        state = {k.replace("head.", "fc."): raw[k] for k in raw.files}
+    path = tmp_path / "embed.npz"
+    np.savez(path, **{"embed.weight": np.zeros((3, 3)), "embed.bias": np.zeros(3)}, **state)
+    e = refusal({"weights": str(path)}, Config(batch=2, steps=5))
+    assert "; found 'fc.weight', 'fc.bias': rename them to 'head.weight', 'head.bias', or use --mode chain" in e.message
+    np.savez(path, **{"embed.weight": np.zeros((3, 4)), "embed.bias": np.zeros(3)}, **state)  # both (K, 4): either may be it
+    e = refusal({"weights": str(path)}, Config(batch=2, steps=5))
+    assert "; the file's other weights are 'embed.weight', 'fc.weight': rename your readout's weight and bias to 'head.weight', 'head.bias', or use --mode chain" in e.message
+
+
+def test_a_nested_pt_readout_under_another_name_is_told_its_two_places(tmp_path):
+    torch = pytest.importorskip("torch", reason="writing a .pt file needs PyTorch")
+    with np.load(FIXTURES / "gru.npz", allow_pickle=False) as raw:
+        state = {k.replace("rnn.", "encoder.rnn.").replace("head.", "encoder.fc."): torch.from_numpy(raw[k]) for k in raw.files}
+    path = tmp_path / "nested.pt"
+    torch.save({"model": state}, path)  # keys read as model.encoder.rnn.*, model.encoder.fc.*
+    e = refusal({"weights": str(path)}, Config(cell="gru", batch=2, steps=5))
+    assert e.message.endswith(
+        "found 'model.encoder.fc.weight', 'model.encoder.fc.bias': rename them to 'model.encoder.head.weight', "
+        "'model.encoder.head.bias' (or 'head.weight', 'head.bias'), or use --mode chain (no readout)"
+    )
 
 
 def test_a_misspelt_key_inside_the_module_is_refused(tmp_path):
