@@ -615,3 +615,19 @@ async def test_an_engine_error_is_a_notification_and_the_app_stays_up():
         assert app.is_running and app.screen is not None
         await pilot.press("question_mark")  # still responsive
         assert app.screen.__class__.__name__ == "HelpScreen"
+
+
+@pytest.mark.parametrize("width", [80, 120])
+async def test_the_verdict_shows_whole_sentences_at_any_width(width):
+    # sigmoid-quarter: "vanishing guaranteed: ... < 1." then "Sufficient for every
+    # input (...)": at 80 columns only the first fits, and it is never cut mid-sentence.
+    app = make_app("sigmoid-quarter")
+    async with app.run_test(size=(width, 24)) as pilot:
+        await built(pilot)
+        await pilot.press("n")
+        await pilot.pause()
+        verdict_line = str(app.query_one("#summary", Static).render()).splitlines()[1].strip()
+        room = app.query_one("#summary").size.width - 2
+        assert verdict_line.startswith("vanishing guaranteed: sigma_max·gamma = 2.69·1/4 = 0.671 < 1.")
+        assert verdict_line.endswith(".") and len(verdict_line) <= room
+        assert ("Sufficient for every input" in verdict_line) == (width >= 120)

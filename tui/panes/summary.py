@@ -6,7 +6,7 @@ import math
 
 from textual.widgets import Static
 
-from ..format import num, verdict
+from ..format import num, verdict_sentences
 from .view import View
 
 
@@ -19,12 +19,20 @@ class SummaryBar(Static):
     }
     """
 
+    _view: View | None = None
+
     def show(self, view: View) -> None:
-        self.update(summary_text(view))
+        self._view = view
+        self.update(summary_text(view, self.size.width - 2))
+
+    def on_resize(self) -> None:
+        if self._view is not None:
+            self.show(self._view)
 
 
-def summary_text(view: View) -> str:
-    """Two lines: the gradient at the record on screen, then the verdict of the vanishing condition."""
+def summary_text(view: View, width: int | None = None) -> str:
+    """Two lines: the gradient at the record on screen, then the verdict of the
+    vanishing condition, as many of its sentences as fit in `width` (whole ones)."""
     run = view.run
     if run is None:
         return "building the run ..."
@@ -32,9 +40,20 @@ def summary_text(view: View) -> str:
     s = run.live(k)
     growth = run.mean_growth(last=10, upto=k)
     parts = [f"|dL/dh| {num(s['norm'], na='nan') if k else '-'}"]
-    parts.append(f"x{growth:.3f}/step (last 10)" if math.isfinite(growth) else "x-/step")
+    parts.append(f"x{growth:.3f}/step (last {min(10, k)})" if math.isfinite(growth) else "x-/step")
     parts.append(f"clips {s['clip_events']}")
     if s["spectral_radius"] is not None:
         parts.append(f"radius {num(s['spectral_radius'])}")
     parts.append(f"sigma_max {num(s['sigma_max'])}")
-    return "  ".join(parts) + "\n" + verdict(s)
+    return "  ".join(parts) + "\n" + fit_sentences(verdict_sentences(s), width)
+
+
+def fit_sentences(sentences: list[str], width: int | None) -> str:
+    """The sentences that fit in `width`, whole and in order (the decisive one
+    first); the first alone, cut with an ellipsis, when even it does not fit."""
+    text = sentences[0]
+    for sentence in sentences[1:]:
+        if width and len(text) + 1 + len(sentence) > width:
+            break
+        text += " " + sentence
+    return text if not width or len(text) <= width else text[: width - 1] + "…"

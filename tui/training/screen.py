@@ -330,7 +330,8 @@ class TrainingScreen(Screen):
             self.speed_index, self._speed_before_end = self._speed_before_end, None
         if t is not None and t.divergence is not None:
             d = t.divergence
-            self.app.say(f"diverged at u = {d.u}: the {d.what} is not finite; enter opens its backward pass", severity="warning")
+            # Brief: the summary names the divergence for good, and the charts under the note are the point now.
+            self.app.say(f"diverged at u = {d.u} (the summary says why); enter opens it")
 
     def _stop(self) -> None:
         """Pause: the worker stops before its next update."""
