@@ -37,20 +37,30 @@ def make(name: str, config: Config, settings: TrainingSettings, updates: int, gh
             await pilot.pause(0.02)
         screen = app.training_screen
         if ghost_of is not None:  # the other training first, pinned
-            app.open_training(preset, ghost_of, settings)
-            while screen.busy is not None:
-                await pilot.pause(0.02)
+            await reopened(pilot, ghost_of)
             screen.training.advance(updates)
             screen.action_ghost()
-            app.open_training(preset, config, settings)
-            while screen.busy is not None:
-                await pilot.pause(0.02)
+            await reopened(pilot, config)
         screen.training.advance(updates)
         screen.checkpoints = tuple(sorted(screen.training.checkpoints))
         screen.cursor = cursor
+        await settled(pilot)  # the per-step view's build, and any note it brings, come first
         app.clear_notifications()
         screen.set_focus(None)
         screen.draw()
+        await pilot.pause()
+
+    async def reopened(pilot, trained: Config) -> None:
+        """Open a training of `trained` and wait until it is the one on screen:
+        busy is set by the worker, so it alone cannot tell the build has begun."""
+        screen, old = app.training_screen, app.training_screen.training
+        app.open_training(preset, trained, settings)
+        while screen.training is old or screen.training is None or screen.busy is not None:
+            await pilot.pause(0.02)
+
+    async def settled(pilot) -> None:
+        while app.building is not None or app.engine_run is None or app.training_screen.busy is not None:
+            await pilot.pause(0.02)
         await pilot.pause()
 
     return app, before
