@@ -59,7 +59,11 @@ class WeightsSource:
         parts = [f"weights: {self.file} ({self.format}), {prefix}{' (detected)' if self.prefix_detected and self.prefix else ''}"]
         if len(self.layers) > 1 or self.layer:
             parts.append(f"layer {self.layer} of {len(self.layers)}, stepped alone: its inputs are the lab's, of its input size (layer {self.layer - 1}'s H)" if self.layer else f"layer 0 of {len(self.layers)}, stepped alone")
-        parts.append(f"head '{self.head}'" if self.head else "no head")
+        if self.head and self.layers and self.layer < max(self.layers):
+            # A head saved with a multi-layer model reads the top layer's output.
+            parts.append(f"head '{self.head}' (trained on layer {max(self.layers)}'s output, read here from layer {self.layer}'s)")
+        else:
+            parts.append(f"head '{self.head}'" if self.head else "no head")
         if self.reverse:
             parts.append("the _reverse direction passed over (the lab steps the forward one)")
         if self.ignored:

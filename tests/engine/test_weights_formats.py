@@ -88,6 +88,16 @@ def test_layer_1_of_the_encoder_is_its_l1_weights_and_the_prefix_is_detected(fmt
     assert f"weights: {path} ({fmt}), prefix 'encoder.rnn.' (detected)" in line and "layer 1 of 2" in line and "2 other keys passed over" in line
 
 
+def test_a_lower_layer_read_by_the_top_layers_head_says_so():
+    path = FIXTURES / "lstm2.safetensors"  # encoder.rnn layers 0 and 1, encoder.head on layer 1's output
+    lower = Config(cell="lstm", batch=2, steps=5).with_overrides(sizes=file_sizes({"weights": str(path)}), weights=str(path))
+    assert "; head 'encoder.head.' (trained on layer 1's output, read here from layer 0's);" in load_file(path, lower)[1].sentence()
+    top = lower.with_overrides(layer=1, input_size=4)
+    assert "; head 'encoder.head.';" in load_file(path, top)[1].sentence()
+    chain = lower.with_overrides(mode="chain")
+    assert "; no head;" in load_file(path, chain)[1].sentence()
+
+
 def test_sizes_are_read_from_the_safetensors_header():
     path = FIXTURES / "lstm2.safetensors"
     assert sizes_from_file(path) == {"hidden": 4, "input_size": 3, "output_size": 2}
