@@ -20,6 +20,7 @@ import ipaddress
 import logging
 import os
 import signal
+import socket
 import sys
 
 from aiohttp import web
@@ -192,6 +193,8 @@ class LabServer(Server):
         if not is_loopback(self.host):
             print(f"warning: serving on {self.host}: anyone who can reach port {self.port} can open and drive the lab", file=sys.stderr, flush=True)
         print(f"bptt-lab serving {self.preset} at {self.public_url}", flush=True)
+        if self.host in ("0.0.0.0", "::"):  # every address: say one a browser can type
+            print(f"from other machines: http://{socket.gethostname()}:{self.port} (or this machine's address)", flush=True)
         print(f"one lab per browser tab, at most {self.max_sessions} at once; Ctrl-C stops the server", flush=True)
 
     async def on_shutdown(self, app: web.Application) -> None:

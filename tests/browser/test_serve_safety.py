@@ -16,6 +16,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 
@@ -103,8 +104,9 @@ def test_serving_beyond_loopback_warns_in_one_line(tmp_path):
     port = free_port()
     proc = subprocess.Popen([SCRIPT, "serve", "irnn", "--host", "0.0.0.0", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, preexec_fn=as_a_shell_would(new_session=True))
     try:
-        first = proc.stdout.readline()
+        first, second = proc.stdout.readline(), proc.stdout.readline()
         assert first.startswith("bptt-lab serving irnn at http://0.0.0.0:")
+        assert second == f"from other machines: http://{socket.gethostname()}:{port} (or this machine's address)\n"
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:
