@@ -112,6 +112,24 @@ def test_every_gives_theta_0_every_k_and_the_last():
     assert [s["after_updates"] for s in doc["spectra"]] == [0, 3, 6, 7]
 
 
+# train-explode at --lr 5 diverges at update 3 (bptt-lab train says diverged_at 3): update 3 used theta_2, the last finite.
+WILD = ("train-explode", "--lr", "5", "--updates", "50")
+
+
+def test_updates_all_past_the_divergence_are_refused_naming_the_last_with_parameters():
+    err = refused(invoke(*WILD, "--at", "40,50"))
+    assert err == "bptt-lab: error: the training diverged at update 3: --at 40,50 have no parameters; the last with parameters is 3"
+    err = refused(invoke(*WILD, "--at", "4"))
+    assert err.endswith(": --at 4 has no parameters; the last with parameters is 3")
+
+
+def test_updates_partly_past_the_divergence_give_the_rest_and_a_note():
+    result = invoke(*WILD, "--at", "3,4", "-f", "json")
+    assert result.exit_code == 0, result.output
+    assert [s["update"] for s in strict(result.stdout)["spectra"]] == [3]
+    assert "update 4 and after have no parameters (1 left out)" in result.stderr
+
+
 @pytest.mark.parametrize(
     "args, words",
     [

@@ -152,6 +152,10 @@ def _of_training(c, name, preset_file, given, training_given, at, every):
     doc = _document(chosen.name, training.config, settings, "the parameters each update used, theta_{u-1}, trained again from the seed")
     doc["diverged_at"] = training.divergence.u if training.divergence else None
     missing = [u for u in updates if u not in dict(spectra)]
+    if missing and not spectra:  # every update asked for is past the divergence: nothing to show
+        d = training.divergence
+        have = "has" if len(missing) == 1 else "have"
+        raise c.UsageError(f"the training diverged at update {d.u}: --at {','.join(map(str, missing))} {have} no parameters; the last with parameters is {training.applied + 1}")
     if missing:
         d = training.divergence
         typer.echo(f"the training diverged at update {d.u}: update {missing[0]} and after have no parameters ({len(missing)} left out)", err=True)
