@@ -21,7 +21,7 @@ from tui.cli import app
 runner = CliRunner()
 
 # The documented keys (README: JSON schema bptt-lab.spectrum/1).
-TOP = {"schema", "preset", "config", "training", "of", "cell", "hidden", "gates", "spectra"}
+TOP = {"schema", "preset", "config", "training", "of", "cell", "hidden", "gates", "diverged_at", "spectra"}
 SPECTRUM = {"update", "after_updates", "radius", "sigma_max", "circles", "verdict", "blocks"}
 BLOCK = {"gate", "activation", "gamma", "radius", "sigma_max", "sigma_max_gamma", "outside_unit_circle", "eigenvalues", "singular_values"}
 
@@ -47,7 +47,7 @@ def test_json_is_strict_documented_and_matches_numpy():
     result = invoke("seed-vanish", "--format", "json")
     assert result.exit_code == 0, result.output
     doc = strict(result.stdout)
-    assert set(doc) == TOP and doc["schema"] == "bptt-lab.spectrum/1" and doc["training"] is None
+    assert set(doc) == TOP and doc["schema"] == "bptt-lab.spectrum/1" and doc["training"] is None and doc["diverged_at"] is None
     (s,) = doc["spectra"]
     assert set(s) == SPECTRUM and s["update"] is None
     (b,) = s["blocks"]
@@ -126,7 +126,8 @@ def test_updates_all_past_the_divergence_are_refused_naming_the_last_with_parame
 def test_updates_partly_past_the_divergence_give_the_rest_and_a_note():
     result = invoke(*WILD, "--at", "3,4", "-f", "json")
     assert result.exit_code == 0, result.output
-    assert [s["update"] for s in strict(result.stdout)["spectra"]] == [3]
+    doc = strict(result.stdout)
+    assert set(doc) == TOP and doc["diverged_at"] == 3 and [s["update"] for s in doc["spectra"]] == [3]
     assert "update 4 and after have no parameters (1 left out)" in result.stderr
 
 

@@ -172,6 +172,7 @@ def _document(preset: str, config, settings, what: str) -> dict:
         "cell": config.cell,
         "hidden": config.hidden,
         "gates": list(config.cell_type.gates),
+        "diverged_at": None,  # the update a training diverged at (with --at or --every); null without one
     }
 
 
