@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -221,10 +222,18 @@ class _SafetensorsFile:
 
 # -- .pt / .pth ---------------------------------------------------------------------------------
 
-_CONVERT = (
-    "python -c \"import torch, safetensors.torch as s; "
-    "s.save_file(torch.load('FILE.pt', weights_only=True), 'FILE.safetensors')\""
-)
+_CONVERT = "python -c 'import sys, torch, safetensors.torch as s; s.save_file(torch.load(sys.argv[1], weights_only=True), sys.argv[2])'"
+
+
+def _convert(path) -> str:
+    """The one-line conversion of this .pt to a .safetensors beside it, the
+    paths given as arguments quoted for a POSIX shell (a path that would not
+    print as itself, with a control character, is left as FILE.pt)."""
+    pt = str(path)
+    if printable(pt) != pt:
+        pt = "FILE.pt"
+    out = str(Path(pt).with_suffix(".safetensors"))
+    return f"{_CONVERT} {shlex.quote(pt)} {shlex.quote(out)}"
 
 
 class _TorchFile:
@@ -262,7 +271,7 @@ def _import_torch(path):
     try:
         import torch
     except ImportError:
-        raise _fail(path, f"is a PyTorch file: reading it needs PyTorch (pip install torch), or convert it once where torch is installed: {_CONVERT}") from None
+        raise _fail(path, f"is a PyTorch file: reading it needs PyTorch (pip install torch), or convert it once where torch is installed: {_convert(path)}") from None
     return torch
 
 

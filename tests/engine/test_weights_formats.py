@@ -11,7 +11,9 @@ itself (skipped, with the reason, where it is not installed).
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -242,6 +244,29 @@ def test_a_pt_file_without_torch_says_how_to_convert_it(monkeypatch):
     e = refusal({"weights": str(FIXTURES / "gru.pt")}, Config(cell="gru", batch=2, steps=5))
     assert "is a PyTorch file: reading it needs PyTorch (pip install torch)" in e.message
     assert "safetensors" in e.message and "torch.load" in e.message
+
+
+def test_the_conversion_names_the_files_own_path_quoted_for_the_shell(tmp_path, monkeypatch):
+    import shlex
+    import shutil
+
+    path = tmp_path / "my model's.pt"  # a space and a quote: both must reach python as they are
+    shutil.copy(FIXTURES / "gru.pt", path)
+    has_torch = importlib.util.find_spec("torch") is not None  # asked before torch is hidden
+    monkeypatch.setitem(sys.modules, "torch", None)
+    e = refusal({"weights": str(path)}, Config(cell="gru", batch=2, steps=5))
+    argv = shlex.split(e.message.split("where torch is installed: ", 1)[1])  # the shell's own reading
+    assert argv[:2] == ["python", "-c"] and argv[3:] == [str(path), str(tmp_path / "my model's.safetensors")]
+    if not has_torch:
+        return  # running it needs torch
+    subprocess.run([sys.executable, *argv[1:]], check=True, cwd=tmp_path)
+    from safetensors.numpy import load_file as read_safetensors
+
+    with np.load(FIXTURES / "gru.npz", allow_pickle=False) as raw:
+        converted = read_safetensors(str(tmp_path / "my model's.safetensors"))
+        assert set(converted) == set(raw.files)
+        for key in raw.files:
+            np.testing.assert_array_equal(converted[key], raw[key])
 
 
 class Pickled:
