@@ -281,6 +281,8 @@ def _name_problem(name: str) -> str | None:
     """Why `name` cannot be a preset name (shown in lists, typed on a command line), or None."""
     if not name.strip():
         return "a preset name must not be empty or blank"
+    if name.startswith("-"):
+        return f"preset name '{printable(name, 80)}' starts with '-': a command line would read it as an option (bptt-lab run {printable(name, 80)}); start it with a letter or digit"
     for ch in name:
         if ch != " " and (ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Zs")):
             return f"preset name '{printable(name, 80)}' contains {_char(ch)}; use letters, digits, punctuation and plain spaces"

@@ -206,6 +206,15 @@ def test_empty_preset_names_are_refused(tmp_path, header):
     assert error(path) == f"{path}:1: a preset name must not be empty or blank"
 
 
+@pytest.mark.parametrize("header, name", [('["--help"]', "--help"), ('["-x"]', "-x"), ("[-dash]", "-dash")])
+def test_preset_names_that_read_as_options_are_refused(tmp_path, header, name):
+    path = write(tmp_path, f"[fine]\nhidden = 8\n\n{header}\nhidden = 9\n")
+    assert error(path) == (
+        f"{path}:4: preset name '{name}' starts with '-': a command line would read it as an option "
+        f"(bptt-lab run {name}); start it with a letter or digit"
+    )
+
+
 def test_plain_names_with_spaces_and_unicode_letters_load(tmp_path):
     path = write(tmp_path, '["my preset"]\nhidden = 8\n["größe-λ"]\nhidden = 9\n')
     assert {n: p.config.hidden for n, p in load_toml(path).items()} == {"my preset": 8, "größe-λ": 9}
