@@ -157,11 +157,28 @@ def _range(name: str, match) -> tuple[tuple, str]:
         raise SweepError(f"{name}: a log-spaced range needs MIN > 0, got {match['lo']}")
     grid = np.geomspace(lo, hi, n) if log else np.linspace(lo, hi, n)
     if SPEC[name].kind is int:
-        ints = tuple(int(v) for v in np.unique(np.rint(grid)))
-        if len(ints) < n:
-            raise SweepError(f"{name}: {match['lo']}:{match['hi']} holds only {len(ints)} distinct integers, not {n}")
-        return ints, "log" if log else "linear"
+        return _whole(name, match, grid, lo, hi, n, log), "log" if log else "linear"
     return tuple(float(v) for v in grid), "log" if log else "linear"
+
+
+def _whole(name: str, match, grid: np.ndarray, lo: float, hi: float, n: int, log: bool) -> tuple[int, ...]:
+    """An integer setting's range: every value whole (to round-off), or refused
+    naming the first that is not and how to get whole ones. Never rounded: a
+    rounded range is not the linear or log spacing it says it is, and its
+    crossings would be interpolated between sizes it did not ask for."""
+    near = np.rint(grid)
+    off = np.abs(grid - near) > 1e-9 * np.maximum(1.0, np.abs(grid))
+    if not off.any():
+        return tuple(int(v) for v in near)
+    spec = f"{match['lo']}:{match['hi']}:{match['n']}" + (":log" if log else "")
+    listed = ",".join(str(int(v)) for v in dict.fromkeys(near))
+    fix = f"list them: {name}={listed}"
+    if not log and lo.is_integer() and hi.is_integer():
+        span = int(hi - lo)
+        counts = [k + 1 for k in range(1, min(span, MAX_VALUES - 1) + 1) if span % k == 0]  # whole steps
+        best = min(counts, key=lambda c: (abs(c - n), -c))
+        fix = f"pick N so the steps are whole ({match['lo']}:{match['hi']}:{best}) or {fix}"
+    raise SweepError(f"{name} takes whole numbers: {spec} gives {grid[off][0]:.6g}; {fix}")
 
 
 # -- the grid -----------------------------------------------------------------------------

@@ -78,6 +78,7 @@ def test_the_default_is_the_phase_diagram_preset():
     "args, words",
     [
         (("--x", "colour=1:2:3"), "unknown setting 'colour'"),
+        (("--x", "hidden=1:4:3"), "--x hidden=1:4:3: hidden takes whole numbers: 1:4:3 gives 2.5; pick N so the steps are whole (1:4:4) or list them: hidden=1,2,4"),
         (("--x", "scale=2:1:4"), "MIN < MAX"),
         (("--x", "scale=1"), "at least two values"),
         (("--y", "activation=tanh"), "at least two values"),

@@ -98,6 +98,8 @@ def test_a_gradient_that_becomes_exactly_zero_is_minus_infinity():
         ("activation=tanh,relu", ("tanh", "relu")),
         ("forget-bias=0,1.5", (0.0, 1.5)),
         ("hidden=8:32:4", (8, 16, 24, 32)),
+        ("hidden=1:64:7:log", (1, 2, 4, 8, 16, 32, 64)),
+        ("steps=10:100:4", (10, 40, 70, 100)),
     ],
 )
 def test_axes(text, values):
@@ -116,13 +118,31 @@ def test_axes(text, values):
         ("text=a,b", "cannot be swept"),
         ("scale", "is not FIELD="),
         ("scale=0:1:3:log", "MIN > 0"),
-        ("hidden=1:3:10", "distinct integers"),
+        ("hidden=1:3:10", "hidden takes whole numbers: 1:3:10 gives 1.22222; pick N so the steps are whole (1:3:3) or list them: hidden=1,2,3"),
         ("scale=1,1", "repeat"),
     ],
 )
 def test_bad_axes_say_why(text, words):
     with pytest.raises(SweepError, match=words.replace("(", r"\(").replace(")", r"\)")):
         parse_axis(text)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        # 1, 2.5, 4: never rounded to 1, 2, 4 (not linear, and crossings between sizes not asked for); steps of 1 (N = 4) or 3 (N = 2) are whole
+        ("hidden=1:4:3", "hidden takes whole numbers: 1:4:3 gives 2.5; pick N so the steps are whole (1:4:4) or list them: hidden=1,2,4"),
+        # 0, 3.33, 6.67, 10: whole steps for N = 2, 3, 6, 11; 3 is the nearest to 4
+        ("seed=0:10:4", "seed takes whole numbers: 0:10:4 gives 3.33333; pick N so the steps are whole (0:10:3) or list them: seed=0,3,7,10"),
+        # 4 * 64^(1/9) = 6.3496...: a log range of sizes is listed, rounded, for the user to take or change
+        ("hidden=4:256:10:log", "hidden takes whole numbers: 4:256:10:log gives 6.3496; list them: hidden=4,6,10,16,25,40,64,102,161,256"),
+        ("batch=1.5:4:3", "batch takes whole numbers: 1.5:4:3 gives 1.5; list them: batch=2,3,4"),
+    ],
+)
+def test_an_integer_range_with_values_that_are_not_whole_is_refused_saying_how_to_fix_it(text, message):
+    with pytest.raises(SweepError) as info:
+        parse_axis(text)
+    assert str(info.value) == message
 
 
 def test_a_setting_that_does_not_apply_to_a_cell_is_refused_up_front():
