@@ -92,6 +92,13 @@ def test_plot_prints_both_maps_and_the_fixed_points_without_escape_codes():
     assert "S start (w, b) = (4.9, -2.55)" in out
 
 
+def test_plot_says_what_lies_under_each_maps_scale():
+    """The default grid's E reaches 9.1e-7 and |grad| 2.9e-4, under the scales' lowest powers of ten (1e-5, 1e-3)."""
+    out = invoke("--plot").stdout
+    assert "blank: the lowest level, and E below 1e-5 too (down to 9.1e-7)" in out
+    assert "blank: the lowest level, and |grad| below 1e-3 too (down to 2.9e-4)" in out
+
+
 def test_output_file(tmp_path):
     target = tmp_path / "cliff.json"
     result = invoke("--format", "json", "--grid", "11", "--output", str(target))

@@ -48,6 +48,8 @@ async def test_the_cliff_at_80x24():
         assert "S" in text and "X" in text and "o" in text
         legend = str(screen.query_one("#cliff-legend").render())
         assert "start (w, b) = (4.9, -2.55)" in legend and "first step 2.6 long, to (6.28, -0.339)" in legend
+        # the E grid's least value, 9.1e-7, is under the scale's lowest power of ten, 1e-5: drawn blank, and said
+        assert "blank: the lowest level, and E below 1e-5 too (down to 9.1e-7)" in legend
         await keys_switch_the_panels(pilot, screen)
         await dashboard_keys_do_nothing(pilot, screen)
         await help_says_what_the_marks_mean(pilot, screen)
@@ -66,6 +68,7 @@ async def keys_switch_the_panels(pilot, screen) -> None:
     await pilot.press("g")
     await pilot.pause()
     assert "|grad E_50|" in map_text(screen)
+    assert "blank: the lowest level, and |grad| below 1e-3 too (down to 2.9e-4)" in str(screen.query_one("#cliff-legend").render())  # the scale's lowest level is 1e-3
     await pilot.press("f")
     await pilot.pause()
     assert visible(screen, FixedPointsPlot) and not visible(screen, SurfaceMap)
@@ -143,6 +146,16 @@ def test_each_cell_is_its_level_and_the_marks_sit_where_the_points_are():
             elif cell not in "oX·":
                 assert cell == draw.GLYPHS[level], (r, j, cell, level)
     assert "1e-" in lines[-1].plain  # the scale's powers of ten
+
+
+def test_values_under_the_scale_are_said_only_when_the_map_has_some():
+    # E over w 4..6, b -3..-2 (9 x 9) lies within 1e-5 (its least, 2.2e-5, rounded down) to 1 (0.41 rounded up): all on a 5-decade scale
+    setting = model.CliffSetting("t", "", "", w_range=(4.0, 6.0), b_range=(-3.0, -2.0), grid=9, start=(4.25, -2.875), lr=0.01, steps=1)
+    values = [plain_error(4.0 + 0.25 * i, -3.0 + 0.125 * j) for i in range(9) for j in range(9)]
+    assert math.ceil(math.log10(max(values))) - math.floor(math.log10(min(values))) <= draw.MOST_DECADES
+    assert draw.below_scale(model.compute(setting), "E") is None
+    c = model.compute(model.CLIFF_DEFAULT)  # E from 9.1e-7 to 0.49: the scale keeps 1e-5 to 1
+    assert draw.below_scale(c, "E") == "blank: the lowest level, and E below 1e-5 too (down to 9.1e-7)"
 
 
 def test_the_grad_map_keeps_each_bucket_s_largest_value():

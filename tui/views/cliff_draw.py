@@ -157,12 +157,31 @@ def scale_lines(lo: int, hi: int, width: int) -> list[Text]:
         bar.append(GLYPHS[level] * cell, _cell_style(level))
     labels = [" "] * (AXIS + n * cell + 6)
     for d in range(lo, hi + 1):
-        text = "1" if d == 0 else f"1e{d}"
+        text = power(d)
         x = AXIS + round((d - lo) / (hi - lo) * n * cell) - (len(text) // 2 if d > lo else 0)
         x = min(x, len(labels) - len(text))
         if all(ch == " " for ch in labels[max(0, x - 1) : x + len(text)]):
             labels[x : x + len(text)] = text
     return [bar, Text("".join(labels).rstrip())]
+
+
+def power(d: int) -> str:
+    """10^d as the scale labels it: 1e-5, 1, 1e2."""
+    return "1" if d == 0 else f"1e{d}"
+
+
+def below_scale(c: model.Cliff, which: str) -> str | None:
+    """What the map of `which` holds under its scale's lowest power of ten, or
+    None: those values are drawn as the lowest level (blank), which the scale
+    alone does not say (the scale spans at most MOST_DECADES decades)."""
+    values = c.surface.E if which == "E" else c.surface.grad_norm
+    lo, _ = decade_range(values)
+    below = values[~(values >= 10.0**lo)]  # zeros and non-finite values too
+    if not below.size:
+        return None
+    finite = below[np.isfinite(below)]
+    least = f" (down to {float(finite.min()):.1e})".replace("e-0", "e-").replace("e+0", "e") if finite.size else ""  # 9.1e-7, as the scale writes powers
+    return f"blank: the lowest level, and {'E' if which == 'E' else '|grad|'} below {power(lo)} too{least}"
 
 
 def legend(c: model.Cliff) -> list[tuple[str, str]]:
@@ -235,6 +254,9 @@ def plot_text(c: model.Cliff, width: int | None = None, height: int = 22) -> str
         console.print(Text(f"{title} over (w, b), log10 scale", style="bold"))
         for line in surface_lines(c, which, width, height):
             console.print(line)
+        note = below_scale(c, which)
+        if note:
+            console.print(Text(" " * AXIS + note))
         console.print()
     for mark, what in legend(c):
         console.print(Text.assemble((mark, _mark_style(mark, 0)), f" {what}"))

@@ -84,7 +84,7 @@ class CliffHelp(HelpScreen):
         return [
             ("The cliff (SPEC 9)", [("model", "x_t = w·σ(x_{t-1}) + b, x_0 = 0.5, T = 50, E = (σ(x_50) - 0.7)²"), ("shows", s.description), ("look for", s.look_for)]),
             ("The maps", [
-                ("levels", f"a level per half decade (log10 scale, the powers of ten under the map): colour and the glyphs '{draw.GLYPHS}' low to high, readable without colour"),
+                ("levels", f"a level per half decade (log10 scale, the powers of ten under the map): colour and the glyphs '{draw.GLYPHS}' low to high, readable without colour; values under the lowest power of ten are drawn as the lowest level (blank), which the legend says when the map has any"),
                 ("|grad| map", "each cell is the largest |grad| of the grid points it covers, so the thin wall survives; the E map shows the value at each cell's centre"),
                 ("the wall", "where x_0 = 0.5 sits on the unstable fixed point (b = 0.5 - w σ(0.5)); E jumps across it. Above w ≈ 5 it is thinner than the grid's spacing (about 1e-3 in b at w = 5, 5e-5 at w = 6): the |grad| map misses it there, the E map still shows the jump"),
                 *marks,
@@ -168,7 +168,9 @@ class CliffScreen(Screen):
     def legend_text(self):
         from rich.text import Text
 
-        return Text("\n").join(Text.assemble((mark, draw._mark_style(mark, 0)), f" {what}") for mark, what in draw.legend(self.cliff))
+        lines = [Text.assemble((mark, draw._mark_style(mark, 0)), f" {what}") for mark, what in draw.legend(self.cliff)]
+        note = draw.below_scale(self.cliff, self.which)
+        return Text("\n").join([*lines, Text(note)] if note else lines)
 
     def action_panel(self, panel: str) -> None:
         """e, g: that map (instead of the fixed points, when narrow); f: the fixed points or back."""
