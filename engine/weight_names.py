@@ -181,7 +181,7 @@ def no_head(keys: list[str], source: WeightsSource, shape_of=None, hidden: int |
     others = [key for key in keys if key.endswith(".weight") and not (source.prefix and key.startswith(source.prefix))]
     fitting = others
     if shape_of is not None and hidden is not None:
-        fitting = [key for key in others if len(shape := shape_of(key)) == 2 and shape[1] == hidden]
+        fitting = [key for key in others if _may_be_readout(shape_of, key, hidden)]
     if len(fitting) == 1:
         (weight,) = fitting
         bias = weight[: -len("weight")] + "bias"
@@ -192,3 +192,13 @@ def no_head(keys: list[str], source: WeightsSource, shape_of=None, hidden: int |
         shown = ", ".join(key_name(k) for k in others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
         return f"no readout head: mode bptt needs {wanted}; the file's other weights are {shown}: rename your readout's weight and bias to {to}, {chain}"
     return f"no readout head: mode bptt needs {wanted}: save your readout's weight and bias as {to}, {chain}"
+
+
+def _may_be_readout(shape_of, key: str, hidden: int) -> bool:
+    """Whether `key` is shaped (K, H); a key whose header cannot be read (a
+    dtype numpy cannot hold) is not ruled out: its module is not the run's."""
+    try:
+        shape = shape_of(key)
+    except ConfigError:
+        return True
+    return len(shape) == 2 and shape[1] == hidden

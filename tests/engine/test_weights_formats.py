@@ -227,6 +227,23 @@ def test_a_bfloat16_safetensors_tensor_is_refused_by_key(tmp_path):
     assert "'weight_hh_l0' has dtype BF16, which numpy cannot hold" in e.message
 
 
+def test_a_module_numpy_cannot_hold_beside_a_readout_under_another_name_is_no_obstacle(tmp_path):
+    from safetensors.numpy import save_file
+
+    with np.load(FIXTURES / "rnn.npz", allow_pickle=False) as raw:
+        state = {k.replace("head.", "fc."): raw[k] for k in raw.files}
+    path = tmp_path / "bf.safetensors"
+    save_file({"embed.weight": np.zeros((3, 3)), **state}, str(path))
+    raw = bytearray(path.read_bytes())  # relabel embed.weight's 72 bytes as 36 bfloat16: a module the run does not use
+    header_len = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + header_len])
+    header["embed.weight"].update(dtype="BF16", shape=[6, 6])
+    text = json.dumps(header, separators=(",", ":")).encode().ljust(header_len)
+    path.write_bytes(bytes(raw[:8]) + text + bytes(raw[8 + header_len :]))
+    e = refusal({"weights": str(path)}, Config(batch=2, steps=5))
+    assert "no readout head: mode bptt needs 'head.weight' (K, H) with 'head.bias' (K); the file's other weights are 'embed.weight', 'fc.weight'" in e.message
+
+
 def test_a_file_in_no_known_format_is_refused(tmp_path):
     path = tmp_path / "w.safetensors"
     path.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}      ")
