@@ -61,14 +61,12 @@ class Session(AppService):
         self.argv = argv
 
     async def _open_app_process(self, width: int = 80, height: int = 24):
-        env = self._build_environment(width=width, height=height)
-        env["BPTT_LAB_SERVED"] = "1"
         self._process = await asyncio.create_subprocess_exec(
             *self.argv,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            env=env,
+            env=self._build_environment(width=width, height=height),  # the web driver's
             start_new_session=True,  # a Ctrl-C at the server's terminal reaches the server only
         )
         self._stdin = self._process.stdin
