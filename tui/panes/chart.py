@@ -474,32 +474,47 @@ class NormChart(PlotextPlot):
             if now == cut:
                 break
             cut, reserve = now, max(reserve, len(lines))
-        self._lines = ([Text(scene.heading[:width], style="bold")] if heading else []) + [self._legend_line(line, brief, width) for line in lines]
-        self._lines += [Text()] * (height - canvas - 1 - xticks - xlabel - len(self._lines))  # rows kept for the legend, unused
-        self._plot_rows = height - len(self._lines)
-        self.heading = scene.heading
-        self.legend = [e.plain(brief) for line in lines for e in line]
-        self.notes = [f"{d.series.label} {cut[id(d)][0]}" for d in drawn if id(d) in cut]
-        # The axes: left and bottom only; ticks on evenly spaced rows.
-        plt.xaxes(True, False)
-        plt.yaxes(True, False)
-        plt.xlabel("backward step k" if xlabel else None)
-        self.ylim = (bottom, top)
-        plt.ylim(bottom, top)
-        plt.yticks(ticks, [tick_label(t) for t in ticks])
-        spaces = max(canvas - 1, 1)
-        self.ticks = [(round(spaces * (t - bottom) / (top - bottom)), tick_label(t)) for t in ticks]
+        self._text_rows(scene.heading, lines, brief, heading, height - canvas - 1 - xticks - xlabel, height, width, drawn, cut)
         steps = max(2, scene.steps)
-        plt.xlim(1, steps)
-        plt.xticks(x_ticks(steps, canvas_width) if xticks else [])
-        # An invisible point, so plotext draws both axes with their labels even with no data yet.
-        plt.scatter([1], [bottom], marker=" ")
+        self._axes("backward step k" if xlabel else None, steps, x_ticks(steps, canvas_width) if xticks else [], bottom, top, ticks, canvas)
         if scene.threshold:
             plt.hline(math.log10(scene.threshold), "orange")
         self.vlines = []
         if scene.truncate:
             self.vlines.append(scene.truncate + 0.5)  # between the last step it keeps whole and the first it cuts
             plt.vline(scene.truncate + 0.5, "gray+")
+        self._plot_series(drawn, brief, zeros, overflow, bottom, top, canvas_width)
+
+    def _text_rows(self, heading_text: str, lines: list[list[Entry]], brief: bool, heading: bool, rows: int, height: int, width: int, drawn: list[Drawn], cut: dict) -> None:
+        """The heading and the legend above the plot, `rows` of them in all (the
+        ones the legend does not fill are kept blank), and their text twin."""
+        self._lines = ([Text(heading_text[:width], style="bold")] if heading else []) + [self._legend_line(line, brief, width) for line in lines]
+        self._lines += [Text()] * (rows - len(self._lines))  # rows kept for the legend, unused
+        self._plot_rows = height - len(self._lines)
+        self.heading = heading_text
+        self.legend = [e.plain(brief) for line in lines for e in line]
+        self.notes = [f"{d.series.label} {cut[id(d)][0]}" for d in drawn if id(d) in cut]
+
+    def _axes(self, x_label: str | None, x_max: int, x_tick_list: list[int], bottom: float, top: float, ticks: list[int], canvas: int) -> None:
+        """The axes: left and bottom only; y ticks (decades) on evenly spaced rows; x from 1 to x_max."""
+        plt = self.plt
+        plt.xaxes(True, False)
+        plt.yaxes(True, False)
+        plt.xlabel(x_label)
+        self.ylim = (bottom, top)
+        plt.ylim(bottom, top)
+        plt.yticks(ticks, [tick_label(t) for t in ticks])
+        spaces = max(canvas - 1, 1)
+        self.ticks = [(round(spaces * (t - bottom) / (top - bottom)), tick_label(t)) for t in ticks]
+        plt.xlim(1, x_max)
+        plt.xticks(x_tick_list)
+        # An invisible point, so plotext draws both axes with their labels even with no data yet.
+        plt.scatter([1], [bottom], marker=" ")
+
+    def _plot_series(self, drawn: list[Drawn], brief: bool, zeros: np.ndarray, overflow: np.ndarray, bottom: float, top: float, canvas_width: int) -> None:
+        """The series (the optional ones left out of a brief legend), then the
+        marks of exact zeros on the floor and of non-finite values at the top."""
+        plt = self.plt
         for d in drawn:
             if d.y.size and not (brief and d.series.optional):
                 (plt.plot if d.series.lines else plt.scatter)(d.k.tolist(), d.y.tolist(), marker=d.series.marker, color=d.series.color)

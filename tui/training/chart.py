@@ -30,7 +30,7 @@ import numpy as np
 from rich.text import Text
 
 from ..downsample import LogSeries
-from ..panes.chart import FREE_DECADES, Drawn, Entry, NormChart, Series, layout, tick_label, x_ticks, y_axis
+from ..panes.chart import FREE_DECADES, Drawn, Entry, NormChart, Series, layout, x_ticks, y_axis
 from ..panes.chart import off_edges as step_off_edges
 from .frame import Frame
 
@@ -155,37 +155,16 @@ class UpdateChart(NormChart):
             if now == cut:
                 break
             cut, reserve = now, max(reserve, len(lines))
-        self._lines = ([Text(scene.heading[:width], style="bold")] if heading else []) + [self._legend_line(line, brief, width) for line in lines]
-        self._lines += [Text()] * (height - canvas - 1 - xticks - xlabel - len(self._lines))  # rows kept for the legend, unused
-        self._plot_rows = height - len(self._lines)
-        self.heading = scene.heading
-        self.legend = [e.plain(brief) for line in lines for e in line]
-        self.notes = [f"{d.series.label} {cut[id(d)][0]}" for d in drawn if id(d) in cut]
-        plt.xaxes(True, False)
-        plt.yaxes(True, False)
-        plt.xlabel(X_LABEL if xlabel else None)
-        self.ylim = (bottom, top)
-        plt.ylim(bottom, top)
-        plt.yticks(ticks, [tick_label(t) for t in ticks])
-        spaces = max(canvas - 1, 1)
-        self.ticks = [(round(spaces * (t - bottom) / (top - bottom)), tick_label(t)) for t in ticks]
+        self._text_rows(scene.heading, lines, brief, heading, height - canvas - 1 - xticks - xlabel, height, width, drawn, cut)
         updates = max(2, scene.updates)
-        plt.xlim(1, updates)
-        plt.xticks(x_ticks(updates, canvas_width) if xticks else [])
-        plt.scatter([1], [bottom], marker=" ")  # the axes and their labels even with no data yet
+        self._axes(X_LABEL if xlabel else None, updates, x_ticks(updates, canvas_width) if xticks else [], bottom, top, ticks, canvas)
         for lv in levels:
             plt.plot([1, updates], [math.log10(lv.value)] * 2, marker=lv.marker, color=lv.color)
         self.cursor_x = None
         if scene.cursor is not None:
             self.cursor_x = float(scene.cursor)
             plt.vline(scene.cursor, "gray+")
-        for d in drawn:
-            if d.y.size and not (brief and d.series.optional):
-                (plt.plot if d.series.lines else plt.scatter)(d.k.tolist(), d.y.tolist(), marker=d.series.marker, color=d.series.color)
-        for where, level, marker in ((zeros, bottom, "v"), (overflow, top, "^")):
-            if where.size:
-                pick = where[np.linspace(0, where.size - 1, min(where.size, canvas_width)).astype(int)] + 1
-                plt.scatter(pick.tolist(), [level] * pick.size, marker=marker, color="red")
+        self._plot_series(drawn, brief, zeros, overflow, bottom, top, canvas_width)
 
     def _legend(self, scene: UpdateScene, drawn: list[Drawn], levels: list[Level], zeros: np.ndarray, overflow: np.ndarray, cut: dict) -> list[Entry]:
         entries = []
