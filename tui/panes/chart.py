@@ -526,6 +526,21 @@ class NormChart(PlotextPlot):
     def _legend(self, scene: Scene, drawn: list[Drawn], zeros: np.ndarray, overflow: np.ndarray, cut: dict) -> list[Entry]:
         """The legend entries: |dL/dh| first, then the run's other values, the clip
         marks, the bound, the ghosts, the lines; a series cut at an edge says where."""
+        entries = self._series_entries(drawn, cut)
+        if scene.threshold:
+            entries.append(Entry("─", "orange", f"clip threshold {scene.threshold:g}", f"clip {scene.threshold:g}"))
+        if scene.truncate:
+            t = scene.truncate
+            entries.append(Entry("│", "gray+", f"truncate {t} (k > {t} cut)", f"truncate {t}"))
+        if zeros.size:
+            entries.append(Entry("v", "red", f"{zeros.size} zero: on the floor", f"{zeros.size} zero"))
+        if overflow.size:
+            entries.append(Entry("^", "red", f"{overflow.size} overflow: on the ceiling", f"{overflow.size} overflow"))
+        return entries
+
+    @staticmethod
+    def _series_entries(drawn: list[Drawn], cut: dict) -> list[Entry]:
+        """A legend entry per drawn series with a glyph, by rank; one cut at an edge says where."""
         entries = []
         for d in sorted(drawn, key=lambda d: d.series.rank):
             s = d.series
@@ -536,15 +551,6 @@ class NormChart(PlotextPlot):
                 note, brief = cut[id(d)]
                 text, short = f"{text} ({note})", f"{short} ({brief})"
             entries.append(Entry(s.glyph, s.color, text, short, s.optional))
-        if scene.threshold:
-            entries.append(Entry("─", "orange", f"clip threshold {scene.threshold:g}", f"clip {scene.threshold:g}"))
-        if scene.truncate:
-            t = scene.truncate
-            entries.append(Entry("│", "gray+", f"truncate {t} (k > {t} cut)", f"truncate {t}"))
-        if zeros.size:
-            entries.append(Entry("v", "red", f"{zeros.size} zero: on the floor", f"{zeros.size} zero"))
-        if overflow.size:
-            entries.append(Entry("^", "red", f"{overflow.size} overflow: on the ceiling", f"{overflow.size} overflow"))
         return entries
 
     def _legend_line(self, line: list[Entry], brief: bool, width: int) -> Text:

@@ -167,16 +167,7 @@ class UpdateChart(NormChart):
         self._plot_series(drawn, brief, zeros, overflow, bottom, top, canvas_width)
 
     def _legend(self, scene: UpdateScene, drawn: list[Drawn], levels: list[Level], zeros: np.ndarray, overflow: np.ndarray, cut: dict) -> list[Entry]:
-        entries = []
-        for d in sorted(drawn, key=lambda d: d.series.rank):
-            s = d.series
-            if not s.glyph:
-                continue
-            text, short = s.label.replace("{count}", str(d.count)), (s.short or s.label).replace("{count}", str(d.count))
-            if id(d) in cut:
-                note, brief = cut[id(d)]
-                text, short = f"{text} ({note})", f"{short} ({brief})"
-            entries.append(Entry(s.glyph, s.color, text, short, s.optional))
+        entries = self._series_entries(drawn, cut)
         entries += [Entry(lv.marker, lv.color, lv.text, lv.short) for lv in levels]
         if scene.cursor is not None:
             entries.append(Entry("│", "gray+", f"cursor u = {scene.cursor}", f"u {scene.cursor}"))
