@@ -505,15 +505,9 @@ def run_command(
     roughly how long it takes, then the backward pass and the writing with the
     time left (one line redrawn on a terminal, a line each 10% otherwise)."""
     fmt = fmt.value
-    if dump and fmt != "json":
-        raise UsageError("--dump applies to --format json only")
+    _check_output_flags(fmt, dump, force, plot, output, save_weights)
     if all_rows and fmt != "table":
         raise UsageError("--all-rows applies to --format table only (CSV and JSON always have every record)")
-    if force and output is None and save_weights is None:
-        raise UsageError(FORCE_APPLIES)
-    if plot and fmt != "table" and output is None:
-        raise UsageError(f"--plot with --format {fmt} needs --output FILE (the chart would corrupt the {fmt.upper()} on stdout)")
-    _check_save_weights(save_weights)
     if from_training is not None or update is not None:
         _replay_to_output(preset, preset_file, given, from_training, update, fmt, output, force, dump, plot, all_rows, save_weights)
         return
@@ -681,6 +675,17 @@ def draw(text: str) -> None:
     """A --plot chart on stdout, after the output."""
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     sys.stdout.flush()
+
+
+def _check_output_flags(fmt: str, dump: bool, force: bool, plot: bool, output: Path | None, save_weights: Path | None) -> None:
+    """The output flags run and train share, refused where they would not apply."""
+    if dump and fmt != "json":
+        raise UsageError("--dump applies to --format json only")
+    if force and output is None and save_weights is None:
+        raise UsageError(FORCE_APPLIES)
+    if plot and fmt != "table" and output is None:
+        raise UsageError(f"--plot with --format {fmt} needs --output FILE (the chart would corrupt the {fmt.upper()} on stdout)")
+    _check_save_weights(save_weights)
 
 
 def _check_save_weights(path: Path | None) -> None:
@@ -870,13 +875,7 @@ def train_command(
     so. The table and CSV are written as the training goes; Ctrl-C stops it
     (exit 130, no half-written --output)."""
     fmt = fmt.value
-    if dump and fmt != "json":
-        raise UsageError("--dump applies to --format json only")
-    if force and output is None and save_weights is None:
-        raise UsageError(FORCE_APPLIES)
-    if plot and fmt != "table" and output is None:
-        raise UsageError(f"--plot with --format {fmt} needs --output FILE (the chart would corrupt the {fmt.upper()} on stdout)")
-    _check_save_weights(save_weights)
+    _check_output_flags(fmt, dump, force, plot, output, save_weights)
     chosen, config, settings, suggested = resolve_training(preset, preset_file, given or {}, training_given or {}, text_file)
     with _stopping_cleanly(*STOP_SIGNALS):
         _train_to_output(chosen, config, settings, suggested, fmt, output, force, dump, plot, save_weights)
