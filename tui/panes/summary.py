@@ -50,10 +50,13 @@ def summary_text(view: View, width: int | None = None) -> str:
 
 def fit_sentences(sentences: list[str], width: int | None) -> str:
     """The sentences that fit in `width`, whole and in order (the decisive one
-    first); the first alone, cut with an ellipsis, when even it does not fit."""
-    text = sentences[0]
+    first), never ending on a colon whose sequel is left out; the first alone,
+    cut with an ellipsis, when even it does not fit."""
+    text, shown = sentences[0], 1
     for sentence in sentences[1:]:
         if width and len(text) + 1 + len(sentence) > width:
             break
-        text += " " + sentence
+        text, shown = text + " " + sentence, shown + 1
+    if shown > 1 and shown < len(sentences) and text.endswith(":"):  # what the colon announces did not fit
+        text = text[: text.rindex(" " + sentences[shown - 1])]
     return text if not width or len(text) <= width else text[: width - 1] + "…"
