@@ -633,7 +633,7 @@ async def test_the_verdict_shows_whole_sentences_at_any_width(width):
         assert ("Sufficient for every input" in verdict_line) == (width >= 120)
 
 
-def test_the_verdict_never_ends_on_a_colon_whose_sequel_did_not_fit():
+async def test_the_verdict_never_ends_on_a_colon_whose_sequel_did_not_fit():
     from tui.panes.summary import fit_sentences
 
     said = ["explodes: linear chain, spectral radius 1.26 > 1 decides.", "sigma_max·gamma = 2.66·1 = 2.66 > 1 guarantees nothing:", "< 1 is sufficient for vanishing, not necessary."]
